@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SAMPLE ?= data/sample/gifts.toml
+
+.PHONY: install demo test lint format sample clean-sample
+.DEFAULT_GOAL := demo
+
+# torch goes in first, pinned, so pip takes the CPU build on disk instead of a multi-GB CUDA one.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/gifts --config $(SAMPLE) run
+
+lint: install
+	$(VENV)/bin/ruff format --check pipeline tests scripts benchmarks
+	$(VENV)/bin/ruff check pipeline tests scripts benchmarks
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+format: install
+	$(VENV)/bin/ruff format pipeline tests scripts benchmarks
+	$(VENV)/bin/ruff check --fix pipeline tests scripts benchmarks
+
+# Rebuild the sample's raw archive, inbox and OPML from data/sample/articles (deterministic).
+sample: install
+	$(PY) scripts/build_sample.py
+
+# Forget the sample's derived state (store and reports); the committed archive stays.
+clean-sample:
+	rm -rf data/sample/data/interim data/sample/data/processed

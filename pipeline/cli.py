@@ -1,0 +1,249 @@
+"""The `gifts` command line: turns library errors into one line and an exit code.
+
+Heavy modules (pandas, torch, the pipeline stages) are imported inside the commands, so
+`gifts --help` and `gifts status` answer at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from pipeline.errors import GiftsError
+
+if TYPE_CHECKING:
+    from pipeline.config import Config
+    from pipeline.runner import RunResult
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+STAGE_COMMANDS = ("fetch", "parse", "extract", "embed", "profile", "rank", "report")
+
+
+class Settings:
+    def __init__(self, config_path: Path, verbose: int) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+
+    def load(self, offline: bool | None = None) -> Config:
+        from pipeline.config import load, with_overrides
+
+        return with_overrides(load(self.config_path), offline=offline)
+
+
+def fail(exc: GiftsError) -> NoReturn:
+    click.echo(f"gifts: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _progress_factory(
+    enabled: bool,
+) -> Callable[[str, int], tuple[Callable[[int], None], Callable[[], None]]]:
+    def factory(stage: str, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+        if not enabled or total == 0:
+            return (lambda _n: None), (lambda: None)
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=stage, unit="item", leave=False, file=sys.stderr)
+        return bar.update, bar.close
+
+    return factory
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).astimezone()
+
+
+def _run(settings: Settings, stages: tuple[str, ...], offline: bool | None, as_json: bool) -> None:
+    from pipeline.runner import run
+
+    try:
+        config = settings.load(offline)
+        result = run(
+            config,
+            stages,
+            now=_now(),
+            progress=_progress_factory(sys.stderr.isatty() and not as_json),
+        )
+    except GiftsError as exc:
+        fail(exc)
+    _print_result(result, as_json)
+    sys.exit(EXIT_PARTIAL if result.status == "partial" else EXIT_OK)
+
+
+def _print_result(result: RunResult, as_json: bool) -> None:
+    summary = result.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, sort_keys=True))
+        return
+    shown = [
+        k
+        for k in (
+            "fetched",
+            "not_modified",
+            "archive_hits",
+            "new_documents",
+            "extracted",
+            "embedded",
+            "suggestions",
+            "failed",
+        )
+    ]
+    click.echo(", ".join(f"{k} {summary[k]}" for k in shown))
+    click.echo(f"run {result.run_id} {result.status} in {sum(result.timings.values()):.1f}s")
+    if result.report_dir:
+        click.echo(f"report: {result.report_dir / 'index.html'}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=lambda: os.environ.get("GIFTS_CONFIG", "gifts.toml"),
+    show_default="$GIFTS_CONFIG or ./gifts.toml",
+    help="The workspace's gifts.toml (or its folder).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="research-gifts")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
+    """Research gifts: rank articles and white papers worth sending to the people who interviewed you.
+
+    Example: gifts --config data/sample/gifts.toml run
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    ctx.obj = Settings(config_path, verbose)
+
+
+offline_option = click.option(
+    "--offline/--online",
+    default=None,
+    help="Read only the raw archive, never the network (default: the config's fetch.offline).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+
+
+@main.command()
+@offline_option
+@json_option
+@click.pass_obj
+def run(settings: Settings, offline: bool | None, as_json: bool) -> None:
+    """Run the whole nightly job: fetch, parse, extract, profile, embed, rank, report.
+
+    Each stage only does work whose output is missing, so re-running is cheap.
+    Exit status: 0 ok, 1 some items failed (see the summary), 2 bad usage or config.
+
+    Example: gifts --config ~/gifts/gifts.toml run --json
+    """
+    from pipeline.runner import STAGES
+
+    _run(settings, STAGES, offline, as_json)
+
+
+def _stage_command(name: str, doc: str) -> None:
+    @offline_option
+    @json_option
+    @click.pass_obj
+    def command(settings: Settings, offline: bool | None, as_json: bool) -> None:
+        _run(settings, (name,), offline, as_json)
+
+    command.__doc__ = doc
+    main.command(name=name)(command)
+
+
+_stage_command(
+    "fetch",
+    "Fetch feeds (conditional GET) and the pages of entries already parsed.\n\nExample: gifts fetch --offline",
+)
+_stage_command(
+    "parse",
+    "Parse new feed bodies and scan local folders into documents, then fetch their pages.\n\nExample: gifts parse",
+)
+_stage_command(
+    "extract",
+    "Extract readable text from fetched HTML, PDF and text bodies.\n\nExample: gifts extract -v",
+)
+_stage_command(
+    "embed",
+    "Cut documents into passages and embed what the vector cache lacks.\n\nExample: gifts embed",
+)
+_stage_command("profile", "Read interview files into contacts and interests.\n\nExample: gifts profile")
+_stage_command("rank", "Rank documents for every contact of an open interview.\n\nExample: gifts rank --json")
+_stage_command(
+    "report",
+    "Write today's report folder (index.html, report.md, suggestions.csv).\n\nExample: gifts report",
+)
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def status(settings: Settings, as_json: bool) -> None:
+    """Show sources and their health, document counts, contacts and the last runs.
+
+    Example: gifts status --json
+    """
+    from pipeline.status import collect
+
+    try:
+        info = collect(settings.load())
+    except GiftsError as exc:
+        fail(exc)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True, default=str))
+        return
+    _print_status(info)
+
+
+def _print_status(info: dict[str, Any]) -> None:
+    click.echo(f"workspace {info['workspace']} ({info['config']})")
+    docs = info["documents"]
+    click.echo(
+        "documents: " + ", ".join(f"{k} {v}" for k, v in sorted(docs.items())) if docs else "documents: none yet"
+    )
+    click.echo("sources:")
+    for s in info["sources"]:
+        health = s["state"] or "never run"
+        if s["reason"]:
+            health += f" ({s['reason']})"
+        if s["consecutive_failures"]:
+            health += f", {s['consecutive_failures']} failures in a row"
+        click.echo(f"  {s['title']}: {health}, {s['documents']} documents")
+    click.echo("contacts:")
+    for c in info["contacts"]:
+        click.echo(f"  {c['name']} ({c['company']}, {c['status']}): {c['suggestions']} suggestions")
+    click.echo("last runs:")
+    for r in info["runs"]:
+        click.echo(f"  #{r['id']} {r['started_at']} {r['status']}")
+
+
+@main.command()
+@click.argument("suggestion_id")
+@click.argument("decision", type=click.Choice(["sent", "skip", "never"]))
+@click.option("--note", default=None, help="A few words to remember why.")
+@click.pass_obj
+def mark(settings: Settings, suggestion_id: str, decision: str, note: str | None) -> None:
+    """Record what you did with a suggestion: sent, skip, or never (never this source for this contact).
+
+    Example: gifts mark 3f2a9c1b7e sent
+    """
+    from pipeline.history import record_decision
+
+    try:
+        message = record_decision(settings.load(), suggestion_id, decision, note, _now())
+    except GiftsError as exc:
+        fail(exc)
+    click.echo(message)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,260 @@
+"""Workspace configuration: defaults in code, a `gifts.toml` overrides only the keys it sets.
+
+Every path in the file is relative to the file's folder, so a copied workspace is self-contained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+CONFIG_NAME = "gifts.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    interviews: Path
+    raw: Path
+    interim: Path
+    processed: Path
+    models: Path
+    templates: Path
+
+    @property
+    def store(self) -> Path:
+        return self.interim / "gifts.sqlite"
+
+    @property
+    def reports(self) -> Path:
+        return self.processed / "reports"
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    feeds: tuple[str, ...] = ()
+    opml: tuple[Path, ...] = ()
+    folders: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    offline: bool = False
+    timeout_s: float = 20.0
+    max_bytes: int = 15 * 1024 * 1024
+    max_redirects: int = 5
+    allow_private_networks: bool = False
+    fetch_articles: bool = True
+    max_entries_per_feed: int = 50
+    user_agent: str = "research-gifts/0.1 (personal reading assistant; +https://pypi.org/project/research-gifts/)"
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedSettings:
+    model: str = "all-MiniLM-L6-v2"
+    model_path: Path | None = None
+    batch_size: int = 32
+    passage_words: int = 180
+    passage_overlap: int = 40
+    max_passages: int = 24
+
+
+@dataclass(frozen=True, slots=True)
+class RankSettings:
+    top_k: int = 5
+    min_score: float = 0.30
+    half_life_days: float = 60.0
+    freshness_weight: float = 0.10
+    dense_weight: float = 0.7
+    lexical_weight: float = 0.3
+    min_words: int = 150
+    exclude_sources: tuple[str, ...] = ()
+    exclude_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    root: Path
+    name: str
+    paths: Paths
+    sources: Sources = field(default_factory=Sources)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    embed: EmbedSettings = field(default_factory=EmbedSettings)
+    rank: RankSettings = field(default_factory=RankSettings)
+
+
+_PATH_DEFAULTS = {
+    "interviews": "interviews",
+    "raw": "data/raw",
+    "interim": "data/interim",
+    "processed": "data/processed",
+    "models": "models",
+    "templates": "templates",
+}
+
+_SECTIONS: dict[str, type[Any]] = {
+    "fetch": FetchSettings,
+    "embed": EmbedSettings,
+    "rank": RankSettings,
+}
+
+
+def line_of(text: str, section: str | None, key: str | None) -> int | None:
+    """Best-effort 1-based line of `key` inside `[section]` (tomllib keeps no positions)."""
+    current: str | None = None
+    header = re.compile(r"^\s*\[\s*([^\]]+?)\s*\]")
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = header.match(line)
+        if match:
+            current = match.group(1)
+            if key is None and current == section:
+                return number
+            continue
+        if key is not None and current == section and re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return number
+    return None
+
+
+def _fail(path: Path, text: str, section: str | None, key: str | None, message: str) -> ConfigError:
+    line = line_of(text, section, key)
+    where = f"{path}:{line}" if line else str(path)
+    name = ".".join(p for p in (section, key) if p)
+    return ConfigError(f"{where}: {name}: {message}" if name else f"{where}: {message}")
+
+
+def _coerce(value: Any, target: Any, *, base: Path) -> Any:
+    """Convert a TOML value to the dataclass field's type, or raise TypeError."""
+    if target in ("bool", bool):
+        if not isinstance(value, bool):
+            raise TypeError("expected true or false")
+        return value
+    if target in ("int", int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("expected an integer")
+        return value
+    if target in ("float", float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("expected a number")
+        return float(value)
+    if target in ("str", str):
+        if not isinstance(value, str):
+            raise TypeError("expected a string")
+        return value
+    if target in ("Path | None",):
+        if not isinstance(value, str):
+            raise TypeError("expected a path string")
+        return (base / value).resolve() if value else None
+    if target in ("tuple[str, ...]",):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise TypeError("expected a list of strings")
+        return tuple(value)
+    raise TypeError(f"unsupported setting type {target}")
+
+
+def _section(raw: dict[str, Any], name: str, cls: type[Any], path: Path, text: str) -> Any:
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise _fail(path, text, None, name, "expected a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise _fail(path, text, name, key, f"unknown key (known: {', '.join(sorted(fields))})")
+        try:
+            values[key] = _coerce(value, fields[key].type, base=path.parent)
+        except TypeError as exc:
+            raise _fail(path, text, name, key, str(exc)) from None
+        number = values[key]
+        if isinstance(number, int | float) and not isinstance(number, bool) and number < 0:
+            raise _fail(path, text, name, key, "must not be negative")
+    return cls(**values)
+
+
+def load(path: Path) -> Config:
+    """Read and validate a workspace's `gifts.toml`.
+
+    Args:
+        path: the file, or a workspace folder holding one.
+    Returns:
+        The validated configuration with absolute paths.
+    Raises:
+        ConfigError: naming the file, line and key of the first problem.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file (create one with `gifts init` or pass --config)")
+    path = path.resolve()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    known = {"workspace", "paths", "sources", *_SECTIONS}
+    for key in raw:
+        if key not in known:
+            raise _fail(path, text, key, None, f"unknown section (known: {', '.join(sorted(known))})")
+    base = path.parent
+
+    workspace = raw.get("workspace", {})
+    name = workspace.get("name", base.name) if isinstance(workspace, dict) else base.name
+    if not isinstance(name, str):
+        raise _fail(path, text, "workspace", "name", "expected a string")
+
+    paths_raw = raw.get("paths", {})
+    if not isinstance(paths_raw, dict):
+        raise _fail(path, text, None, "paths", "expected a table")
+    merged = dict(_PATH_DEFAULTS)
+    for key, value in paths_raw.items():
+        if key not in _PATH_DEFAULTS:
+            raise _fail(path, text, "paths", key, f"unknown key (known: {', '.join(_PATH_DEFAULTS)})")
+        if not isinstance(value, str) or not value:
+            raise _fail(path, text, "paths", key, "expected a non-empty path string")
+        merged[key] = value
+    paths = Paths(**{k: (base / v).resolve() for k, v in merged.items()})
+
+    sources_raw = raw.get("sources", {})
+    if not isinstance(sources_raw, dict):
+        raise _fail(path, text, None, "sources", "expected a table")
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in sources_raw:
+        if key not in ("feeds", "opml", "folders"):
+            raise _fail(path, text, "sources", key, "unknown key (known: feeds, folders, opml)")
+    for key in ("feeds", "opml", "folders"):
+        value = sources_raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise _fail(path, text, "sources", key, "expected a list of non-empty strings")
+        lists[key] = tuple(value)
+    for url in lists["feeds"]:
+        if not re.match(r"^https?://[^/\s]+", url, flags=re.IGNORECASE):
+            raise _fail(path, text, "sources", "feeds", f"{url!r} is not an http(s) URL")
+    sources = Sources(
+        feeds=lists["feeds"],
+        opml=tuple((base / p).resolve() for p in lists["opml"]),
+        folders=tuple((base / p).resolve() for p in lists["folders"]),
+    )
+    sections = {name: _section(raw, name, cls, path, text) for name, cls in _SECTIONS.items()}
+    rank: RankSettings = sections["rank"]
+    if rank.top_k < 1:
+        raise _fail(path, text, "rank", "top_k", "must be at least 1")
+    embed: EmbedSettings = sections["embed"]
+    if embed.passage_overlap >= embed.passage_words:
+        raise _fail(path, text, "embed", "passage_overlap", "must be smaller than passage_words")
+    return Config(path=path, root=base, name=name, paths=paths, sources=sources, **sections)
+
+
+def with_overrides(config: Config, *, offline: bool | None = None) -> Config:
+    """Return a copy with command-line flags applied (flags beat the file)."""
+    if offline is None:
+        return config
+    return dataclasses.replace(config, fetch=dataclasses.replace(config.fetch, offline=offline))

@@ -1,0 +1,135 @@
+"""The embedding model: located in a package that ships its weights, verified, then loaded.
+
+Nothing is downloaded: the model directory comes from an installed package (or a path in the
+config) and every file is checked against the SHA-256 manifest in `models/` before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from pipeline.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+PROJECT_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into L2-normalised float32 rows."""
+
+    @property
+    def name(self) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def load_manifest(models_dir: Path) -> dict[str, Any]:
+    """The workspace's `models/manifest.json` if it has one, else the project's."""
+    for candidate in (models_dir / "manifest.json", PROJECT_MODELS / "manifest.json"):
+        if candidate.is_file():
+            try:
+                data: dict[str, Any] = json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ModelError(f"{candidate}: unreadable model manifest: {exc}") from None
+            return data
+    raise ModelError(f"{models_dir / 'manifest.json'}: no model manifest found")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def locate_model(name: str, manifest: dict[str, Any], override: Path | None) -> Path:
+    """The model folder: the config's `embed.model_path`, else the package named in the manifest."""
+    entry = manifest.get(name)
+    if entry is None:
+        raise ModelError(f"embed.model: {name!r} is not in the model manifest (known: {', '.join(manifest)})")
+    if override is not None:
+        return override
+    package = entry.get("package")
+    try:
+        module = __import__(package)
+    except ImportError:
+        raise ModelError(
+            f"embed.model: package {package!r} that ships {name} is not installed (run `make install`)"
+        ) from None
+    return Path(str(module.__file__)).resolve().parent / str(entry.get("subdir", ""))
+
+
+def verify_model(folder: Path, files: dict[str, str]) -> str:
+    """Check every listed file's SHA-256; returns the weights' hash, which keys the vector cache."""
+    for relative, expected in files.items():
+        path = folder / relative
+        if not path.is_file():
+            raise ModelError(f"{path}: model file missing")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise ModelError(f"{path}: SHA-256 {actual[:12]}... does not match the manifest {expected[:12]}...")
+    return files_digest(files)
+
+
+def files_digest(files: dict[str, str]) -> str:
+    """The weights file's hash (or a hash of all hashes when there is no safetensors file)."""
+    weights = [v for k, v in files.items() if k.endswith(".safetensors")]
+    return weights[0] if weights else hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers on the CPU, from a verified local folder."""
+
+    def __init__(self, folder: Path, model_name: str, weights_sha: str, batch_size: int = 32) -> None:
+        # Belt and braces: even a misconfigured path must never reach out to a model hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        self._name = f"{model_name}@{weights_sha[:12]}"
+        self.batch_size = batch_size
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def load_embedder(model: str, models_dir: Path, override: Path | None = None, batch_size: int = 32) -> Embedder:
+    """Verify then load the configured model (the slow part: imports torch)."""
+    manifest = load_manifest(models_dir)
+    folder = locate_model(model, manifest, override)
+    weights_sha = verify_model(folder, manifest[model]["files"])
+    log.info("embedding model %s verified at %s", model, folder)
+    return SentenceTransformerEmbedder(folder, model, weights_sha, batch_size=batch_size)
+
+
+def model_key(model: str, models_dir: Path) -> str:
+    """The vector-cache key for a model, read from the manifest without loading torch."""
+    manifest = load_manifest(models_dir)
+    entry = manifest.get(model)
+    if entry is None:
+        raise ModelError(f"embed.model: {model!r} is not in the model manifest (known: {', '.join(manifest)})")
+    return f"{model}@{files_digest(entry['files'])[:12]}"

@@ -1,0 +1,117 @@
+"""Extract stage: readable text from HTML (trafilatura), PDF (pypdf) and plain-text bodies.
+
+trafilatura is given the HTML we downloaded, never a URL, so it never fetches on its own.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+MAX_HTML_BYTES = 3 * 1024 * 1024  # beyond this a page is boilerplate or an attack, not an article
+MAX_PDF_PAGES = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """The outcome of extracting one body: `state` is extracted, extract_failed or too_large."""
+
+    state: str
+    text: str = ""
+    title: str | None = None
+    reason: str | None = None
+
+
+def sniff_kind(body: bytes, content_type: str, hint: str) -> str:
+    """html | pdf | text, trusting the bytes over the server's Content-Type."""
+    head = body[:1024].lstrip()
+    if head.startswith(b"%PDF"):
+        return "pdf"
+    lowered = head.lower()
+    if lowered.startswith((b"<!doctype html", b"<html")) or b"<body" in body[:4096].lower():
+        return "html"
+    if "pdf" in content_type:
+        return "pdf"
+    if "html" in content_type:
+        return "html"
+    return hint if hint in ("html", "pdf", "text") else "text"
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\x00", "")
+    text = re.sub(r"[ \t]+", " ", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def extract_html(body: bytes) -> Extracted:
+    if len(body) > MAX_HTML_BYTES:
+        return Extracted("too_large", reason=f"html larger than {MAX_HTML_BYTES} bytes")
+    import trafilatura  # heavy import kept out of `gifts --help`
+
+    try:
+        result = trafilatura.bare_extraction(body, include_comments=False, include_tables=False, with_metadata=True)
+    except Exception as exc:  # trafilatura raises many types on hostile markup; record and go on
+        return Extracted("extract_failed", reason=f"trafilatura: {type(exc).__name__}: {exc}"[:300])
+    if result is None:
+        return Extracted("extract_failed", reason="trafilatura found no main text")
+    text = _clean(getattr(result, "text", None) or "")
+    if not text:
+        return Extracted("extract_failed", reason="trafilatura found no main text")
+    return Extracted("extracted", text=text, title=getattr(result, "title", None))
+
+
+def extract_pdf(body: bytes) -> Extracted:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(body))
+        pages = reader.pages[:MAX_PDF_PAGES]
+        text = "\n\n".join((page.extract_text() or "") for page in pages)
+        title = reader.metadata.title if reader.metadata else None
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        return Extracted("extract_failed", reason=f"pdf: {type(exc).__name__}: {exc}"[:300])
+    text = _clean(text)
+    if not text:
+        return Extracted("extract_failed", reason="pdf has no extractable text (scanned?)")
+    return Extracted("extracted", text=text, title=str(title) if title else None)
+
+
+def extract_text(body: bytes) -> Extracted:
+    text = _clean(body.decode("utf-8", errors="replace"))
+    if not text:
+        return Extracted("extract_failed", reason="empty text file")
+    first = text.splitlines()[0].lstrip("# ").strip()
+    return Extracted("extracted", text=text, title=first[:200] or None)
+
+
+def extract(body: bytes, kind: str) -> Extracted:
+    """Dispatch on the sniffed kind; never raises for bad input, records a reason instead."""
+    if kind == "pdf":
+        return extract_pdf(body)
+    if kind == "html":
+        return extract_html(body)
+    return extract_text(body)
+
+
+def passages(title: str, text: str, words: int, overlap: int, limit: int) -> list[str]:
+    """Cut a document into overlapping word windows; the title leads the first one.
+
+    Passage-level vectors let one relevant section of a long white paper score on its own
+    instead of being averaged away by the rest of the document.
+    """
+    tokens = text.split()
+    if not tokens:
+        return [title] if title else []
+    step = max(1, words - overlap)
+    out: list[str] = []
+    for start in range(0, len(tokens), step):
+        window = " ".join(tokens[start : start + words])
+        out.append(f"{title}. {window}" if start == 0 and title else window)
+        if start + words >= len(tokens) or len(out) >= limit:
+            break
+    return out

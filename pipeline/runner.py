@@ -1,0 +1,317 @@
+"""Runs stages against a workspace: the lock, the run record, timings, and the summary.
+
+Library entry point: `run(config, stages, now=...)`. The clock is a parameter so tests and
+notebooks can replay any day; only the CLI reads the wall clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pipeline import ingest, profile, report, vectors
+from pipeline.archive import Archive
+from pipeline.config import Config
+from pipeline.embed import Embedder, load_embedder, model_key
+from pipeline.errors import GiftsError
+from pipeline.fetch import Fetcher
+from pipeline.rank import Suggestion, rank_contact
+from pipeline.retrieval import HybridIndex
+from pipeline.sources import configured_sources
+from pipeline.store import Store, WorkspaceLock
+
+log = logging.getLogger(__name__)
+
+STAGES = ("fetch", "parse", "extract", "profile", "embed", "rank", "report")
+SUMMARY_KEYS = (
+    "fetched", "not_modified", "archive_hits", "parsed", "new_documents", "extracted", "extract_failed",
+    "too_large", "blocked", "embedded", "profiled", "suggestions", "failed",
+)  # fmt: skip
+
+# A factory that returns a progress callback for a stage and its total, and a closer.
+ProgressFactory = Callable[[str, int], tuple[Callable[[int], None], Callable[[], None]]]
+
+
+def _no_progress(_stage: str, _total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+    return (lambda _n: None), (lambda: None)
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str
+    counts: dict[str, int]
+    timings: dict[str, float]
+    report_dir: Path | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {key: int(self.counts.get(key, 0)) for key in SUMMARY_KEYS}
+        out.update({k: int(v) for k, v in self.counts.items() if k not in out})
+        out["run_id"] = self.run_id
+        out["status"] = self.status
+        out["timings_s"] = {k: round(v, 3) for k, v in self.timings.items()}
+        out["report"] = str(self.report_dir) if self.report_dir else None
+        return out
+
+
+@dataclass
+class Context:
+    config: Config
+    store: Store
+    archive: Archive
+    now: dt.datetime
+    progress: ProgressFactory
+    transport: httpx.BaseTransport | None
+    embedder_factory: Callable[[], Embedder] | None
+    _embedder: Embedder | None = None
+    _fetcher: Fetcher | None = None
+    report_dir: Path | None = None
+
+    @property
+    def stamp(self) -> str:
+        return self.now.isoformat(timespec="seconds")
+
+    @property
+    def today(self) -> dt.date:
+        return self.now.date()
+
+    @property
+    def model(self) -> str:
+        return model_key(self.config.embed.model, self.config.paths.models)
+
+    def embedder(self) -> Embedder:
+        """Loaded on first need only, so a run with nothing new never imports torch."""
+        if self._embedder is None:
+            if self.embedder_factory is not None:
+                self._embedder = self.embedder_factory()
+            else:
+                settings = self.config.embed
+                self._embedder = load_embedder(
+                    settings.model,
+                    self.config.paths.models,
+                    settings.model_path,
+                    settings.batch_size,
+                )
+        return self._embedder
+
+    def fetcher(self) -> Fetcher | None:
+        if self.config.fetch.offline:
+            return None
+        if self._fetcher is None:
+            self._fetcher = Fetcher(self.config.fetch, transport=self.transport)
+        return self._fetcher
+
+    def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+
+
+def _fetch(ctx: Context) -> Counter[str]:
+    ingest.sync_sources(ctx.store, configured_sources(ctx.config))
+    total = int(ctx.store.scalar("SELECT COUNT(*) FROM sources WHERE kind = 'feed'") or 0)
+    tick, done = ctx.progress("fetch feeds", total)
+    counts = ingest.fetch_feeds(ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick)
+    done()
+    counts.update(_fetch_pages(ctx))
+    return counts
+
+
+def _fetch_pages(ctx: Context) -> Counter[str]:
+    if not ctx.config.fetch.fetch_articles:
+        return ingest.use_feed_text(ctx.store)
+    total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
+    tick, done = ctx.progress("fetch pages", total)
+    counts = ingest.fetch_documents(ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick)
+    done()
+    return counts
+
+
+def _parse(ctx: Context) -> Counter[str]:
+    ingest.sync_sources(ctx.store, configured_sources(ctx.config))
+    counts = ingest.parse_sources(ctx.store, ctx.archive, ctx.stamp, ctx.config.fetch.max_entries_per_feed)
+    # Pages of entries found just now are fetched in the same run, so one run is a full night.
+    return counts + _fetch_pages(ctx)
+
+
+def _extract(ctx: Context) -> Counter[str]:
+    total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NOT NULL")
+    tick, done = ctx.progress("extract", total)
+    counts = ingest.extract_documents(ctx.store, ctx.archive, ctx.stamp, tick)
+    done()
+    return counts
+
+
+def _profile(ctx: Context) -> Counter[str]:
+    return profile.profile_interviews(ctx.store, ctx.config.paths.interviews)
+
+
+def _embed(ctx: Context) -> Counter[str]:
+    cut = vectors.cut_passages(ctx.store, ctx.config.embed)
+    texts = vectors.passage_texts_without_vectors(ctx.store, ctx.model)
+    interests = {vectors.text_sha(r["text"]): r["text"] for r in ctx.store.query("SELECT text FROM interests")}
+    texts.update(vectors.missing_texts(ctx.store, ctx.model, interests))
+    embedded = 0
+    if texts:
+        embedder = ctx.embedder()
+        if embedder.name != ctx.model:
+            raise GiftsError(f"embedder {embedder.name} does not match the manifest's {ctx.model}")
+        tick, done = ctx.progress("embed", len(texts))
+        embedded = vectors.embed_texts(ctx.store, embedder, texts, tick)
+        done()
+    return Counter({"passaged": cut, "embedded": embedded})
+
+
+def exclusions(ctx: Context) -> dict[str, set[str]]:
+    """Per contact: documents already sent, skipped or refused, and every document of a refused source."""
+    out: dict[str, set[str]] = {}
+    for r in ctx.store.query(
+        "SELECT a.contact_id, a.doc_id, a.action, d.source_id FROM actions a"
+        " LEFT JOIN documents d ON d.id = a.doc_id WHERE a.action IN ('sent', 'skip', 'never')"
+    ):
+        out.setdefault(r["contact_id"], set()).add(r["doc_id"])
+        if r["action"] == "never" and r["source_id"]:
+            docs = ctx.store.query("SELECT id FROM documents WHERE source_id = ?", (r["source_id"],))
+            out[r["contact_id"]].update(d["id"] for d in docs)
+    return out
+
+
+def _rank_fingerprint(ctx: Context) -> str:
+    digest = hashlib.sha256()
+    parts: Iterable[Any] = (
+        ctx.model,
+        ctx.today.isoformat(),
+        repr(ctx.config.rank),
+        ctx.store.query("SELECT id, text_sha FROM documents WHERE state = 'extracted' ORDER BY id"),
+        ctx.store.query("SELECT * FROM interests ORDER BY id"),
+        ctx.store.query("SELECT id, status FROM interviews ORDER BY id"),
+        ctx.store.scalar("SELECT MAX(id) FROM actions"),
+    )
+    for part in parts:
+        digest.update(
+            json.dumps(part if not isinstance(part, list) else [tuple(r) for r in part], default=str).encode()
+        )
+    return digest.hexdigest()
+
+
+def _rank(ctx: Context) -> Counter[str]:
+    fingerprint = _rank_fingerprint(ctx)
+    active = int(ctx.store.scalar("SELECT COUNT(*) FROM suggestions WHERE active = 1") or 0)
+    if ctx.store.get_meta("rank_fingerprint") == fingerprint:
+        return Counter({"suggestions": active, "rank_skipped": 1})
+    suggestions = rank_all(ctx)
+    run_id = int(ctx.store.scalar("SELECT MAX(id) FROM runs") or 0)
+    with ctx.store.transaction():
+        ctx.store.db.execute("UPDATE suggestions SET active = 0")
+        for s in suggestions:
+            ctx.store.upsert(
+                "suggestions",
+                {
+                    "id": s.id, "contact_id": s.contact_id, "doc_id": s.doc_id, "run_id": run_id, "active": 1,
+                    "rank": s.rank, "score": s.score, "parts": json.dumps(s.parts), "interest_id": s.interest_id,
+                    "matched_interest": s.matched_interest, "best_passage": s.best_passage,
+                },
+            )  # fmt: skip
+        ctx.store.set_meta("rank_fingerprint", fingerprint)
+    return Counter({"suggestions": len(suggestions)})
+
+
+def rank_all(ctx: Context) -> list[Suggestion]:
+    """Suggestions for every contact of an open interview (pure ranking over the store's data)."""
+    corpus = vectors.load_corpus(ctx.store, ctx.model)
+    contacts = profile.load_contacts(ctx.store)
+    if corpus.docs.empty or not contacts:
+        return []
+    index = HybridIndex(
+        corpus.docs["id"].tolist(),
+        (corpus.docs["title"].fillna("") + "\n" + corpus.docs["text"].fillna("")).tolist(),
+        corpus.passage_vectors,
+        corpus.passage_doc,
+        dense_weight=ctx.config.rank.dense_weight,
+        lexical_weight=ctx.config.rank.lexical_weight,
+    )
+    wanted = {i.id: vectors.text_sha(i.text) for c in contacts for i in c.interests}
+    cached = ctx.store.vectors(ctx.model, wanted.values())
+    missing = [i for i, sha in wanted.items() if sha not in cached]
+    if missing:
+        raise GiftsError(f"{len(missing)} interests have no vectors yet: run `gifts embed` first")
+    interest_vectors = {i: cached[sha] for i, sha in wanted.items()}
+    excluded = exclusions(ctx)
+    out: list[Suggestion] = []
+    for contact in contacts:
+        out.extend(
+            rank_contact(
+                contact, interest_vectors, index, corpus.docs, corpus.passage_texts, corpus.doc_vectors,
+                excluded.get(contact.id, set()), ctx.config.rank, ctx.today,
+            )
+        )  # fmt: skip
+    return out
+
+
+def _report(ctx: Context) -> Counter[str]:
+    ctx.report_dir = report.write_report(ctx.store, ctx.config, ctx.now)
+    return Counter()
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[Context], Counter[str]]] = {
+    "fetch": _fetch,
+    "parse": _parse,
+    "extract": _extract,
+    "profile": _profile,
+    "embed": _embed,
+    "rank": _rank,
+    "report": _report,
+}
+
+
+def run(
+    config: Config,
+    stages: Iterable[str] = STAGES,
+    *,
+    now: dt.datetime,
+    progress: ProgressFactory = _no_progress,
+    transport: httpx.BaseTransport | None = None,
+    embedder_factory: Callable[[], Embedder] | None = None,
+) -> RunResult:
+    """Run `stages` in order under the workspace lock and record the run in the store.
+
+    Args:
+        now: the run's clock (timezone-aware); decides dates, freshness and the report folder.
+        transport: an httpx transport for tests; None uses the network.
+        embedder_factory: a replacement embedder for tests; None loads the verified model.
+    Raises:
+        LockedError: when another run holds the workspace.
+    """
+    with ExitStack() as stack:
+        stack.enter_context(WorkspaceLock(config.paths.interim))
+        store = stack.enter_context(Store(config.paths.store))
+        ctx = Context(config, store, Archive(config.paths.raw), now, progress, transport, embedder_factory)
+        stack.callback(ctx.close)
+        run_id = store.start_run(ctx.stamp)
+        counts: Counter[str] = Counter()
+        timings: dict[str, float] = {}
+        status = "failed"
+        try:
+            for stage in stages:
+                started = time.perf_counter()
+                counts.update(STAGE_FUNCTIONS[stage](ctx))
+                timings[stage] = time.perf_counter() - started
+            # `failed` counts every item that did not make it: sources and documents alike.
+            failed = counts["sources_failed"] + counts["extract_failed"] + counts["too_large"] + counts["blocked"]
+            counts["failed"] = failed
+            status = "partial" if failed else "ok"
+        finally:
+            finished = (now + dt.timedelta(seconds=sum(timings.values()))).isoformat(timespec="seconds")
+            store.finish_run(run_id, finished, status, dict(counts), timings)
+        return RunResult(run_id, status, dict(counts), timings, ctx.report_dir)

@@ -1,0 +1,54 @@
+"""`gifts status`: what the store says about sources, documents, contacts and runs (read-only)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.store import Store
+
+
+def collect(config: Config) -> dict[str, Any]:
+    """A JSON-ready snapshot; an empty workspace (never run) gives empty lists."""
+    info: dict[str, Any] = {
+        "workspace": config.name,
+        "config": str(config.path),
+        "store": str(config.paths.store),
+        "sources": [],
+        "documents": {},
+        "contacts": [],
+        "runs": [],
+    }
+    if not config.paths.store.exists():
+        return info
+    with Store(config.paths.store, readonly=True) as store:
+        info["sources"] = [
+            dict(r)
+            for r in store.query(
+                "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
+                " s.consecutive_failures, s.last_attempt_at, s.last_ok_at,"
+                " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = 'extracted') AS documents"
+                " FROM sources s ORDER BY s.kind, title"
+            )
+        ]
+        info["documents"] = {
+            r["state"]: r["n"] for r in store.query("SELECT state, COUNT(*) AS n FROM documents GROUP BY state")
+        }
+        info["contacts"] = [
+            dict(r)
+            for r in store.query(
+                "SELECT c.id, c.name, c.company, i.status,"
+                " (SELECT COUNT(*) FROM suggestions s WHERE s.contact_id = c.id AND s.active = 1) AS suggestions,"
+                " (SELECT COUNT(*) FROM actions a WHERE a.contact_id = c.id AND a.action = 'sent') AS sent"
+                " FROM contacts c JOIN interviews i ON i.id = c.interview_id ORDER BY i.date DESC, c.name"
+            )
+        ]
+        runs = []
+        for r in store.query("SELECT * FROM runs ORDER BY id DESC LIMIT 5"):
+            row = dict(r)
+            row["counts"] = json.loads(row["counts"] or "{}")
+            row["timings"] = json.loads(row["timings"] or "{}")
+            runs.append(row)
+        info["runs"] = runs
+    return info
