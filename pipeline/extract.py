@@ -43,6 +43,8 @@ def sniff_kind(body: bytes, content_type: str, hint: str) -> str:
 
 def _clean(text: str) -> str:
     text = text.replace("\x00", "")
+    # PDF bullets often come out as private-use glyphs (Symbol font); show them as dashes.
+    text = re.sub("[\ue000-\uf8ff]", "-", text)
     text = re.sub(r"[ \t]+", " ", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
@@ -111,7 +113,9 @@ def passages(title: str, text: str, words: int, overlap: int, limit: int) -> lis
     out: list[str] = []
     for start in range(0, len(tokens), step):
         window = " ".join(tokens[start : start + words])
-        out.append(f"{title}. {window}" if start == 0 and title else window)
+        # The title leads the first passage, unless the text already opens with it.
+        lead = start == 0 and title and not window.lower().startswith(title.lower()[:60])
+        out.append(f"{title}. {window}" if lead else window)
         if start + words >= len(tokens) or len(out) >= limit:
             break
     return out

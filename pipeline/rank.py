@@ -46,9 +46,9 @@ def suggestion_id(contact_id: str, doc_id: str) -> str:
     return hashlib.sha256(f"{contact_id}|{doc_id}".encode()).hexdigest()[:10]
 
 
-def freshness(published: str | None, today: dt.date, half_life_days: float) -> float:
+def freshness(published: object, today: dt.date, half_life_days: float) -> float:
     """1.0 for today, 0.5 after one half-life; undated documents count as one half-life old."""
-    if not published:
+    if not isinstance(published, str) or not published:
         return 0.5
     try:
         age = (today - dt.date.fromisoformat(published[:10])).days

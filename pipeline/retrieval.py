@@ -7,6 +7,7 @@ fused with weights after the lexical scores are scaled to [0, 1] per query.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,8 @@ class LexicalIndex:
     def __init__(self, texts: Sequence[str]) -> None:
         import bm25s
 
+        # bm25s sets its own logger to DEBUG when imported; keep it at our level of chatter.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         self._stemmer = _stemmer()
         self._bm25 = bm25s.BM25()
         self.size = len(texts)

@@ -1,0 +1,57 @@
+"""Shared fixtures: a private copy of the sample workspace, a fake and the real embedder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+SHARED = ROOT.parent / "shared"
+NOW = dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC)
+
+
+class FakeEmbedder:
+    """Deterministic bag-of-stems vectors: fast, and similar wording gives similar vectors."""
+
+    def __init__(self, name: str = "fake@000000000000", dim: int = 256) -> None:
+        self._name = name
+        self.dim = dim
+        self.calls = 0
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z]{3,}", text.lower()):
+                bucket = int(hashlib.md5(word[:5].encode()).hexdigest(), 16) % self.dim  # noqa: S324 -- not security
+                out[row, bucket] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A copy of the sample workspace without any derived state; returns its gifts.toml."""
+    target = tmp_path / "sample"
+    shutil.copytree(SAMPLE, target, ignore=shutil.ignore_patterns("interim", "processed"))
+    return target / "gifts.toml"
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    """The packaged all-MiniLM-L6-v2, verified against the manifest (loaded once per session)."""
+    from pipeline.embed import load_embedder
+
+    return load_embedder("all-MiniLM-L6-v2", ROOT / "models")
