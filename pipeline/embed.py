@@ -94,7 +94,12 @@ class SentenceTransformerEmbedder:
         # Belt and braces: even a misconfigured path must never reach out to a model hub.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        # Cron logs must stay quiet: no weight-loading progress bars.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         self._name = f"{model_name}@{weights_sha[:12]}"
