@@ -21,6 +21,7 @@ from pipeline.errors import FetchError
 log = logging.getLogger(__name__)
 
 ALLOWED_SCHEMES = ("http", "https")
+REDIRECT_CODES = (301, 302, 303, 307, 308)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +117,14 @@ class Fetcher:
                 raise FetchError(url, "timeout: deadline passed")
             try:
                 with self.client.stream("GET", current, headers=headers, timeout=httpx.Timeout(remaining)) as response:
-                    if response.is_redirect:
+                    if response.status_code == 304:
+                        return FetchResult(url, current, 304, None, "", etag, last_modified)
+                    if response.status_code in REDIRECT_CODES:
                         location = response.headers.get("location", "")
                         if not location:
                             raise FetchError(url, f"http {response.status_code} without Location")
                         current = urljoin(current, location)
                         continue
-                    if response.status_code == 304:
-                        return FetchResult(url, current, 304, None, "", etag, last_modified)
                     if response.status_code != 200:
                         raise FetchError(url, f"http {response.status_code}")
                     body = self._read_capped(url, response, deadline)

@@ -142,7 +142,11 @@ def test_python_dash_m_and_fast_help() -> None:
     assert "Usage: gifts" in done.stdout
     # The help must not import torch or pandas: check the modules, not the clock.
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys; from pipeline.cli import main; print('torch' in sys.modules, 'pandas' in sys.modules)"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pipeline.cli import main; print('torch' in sys.modules, 'pandas' in sys.modules)",
+        ],
         capture_output=True,
         text=True,
         check=True,

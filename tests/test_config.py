@@ -151,7 +151,9 @@ def test_overlap_not_smaller_than_passage_is_rejected(tmp_path: Path) -> None:
     assert load_error(path).startswith(f"{path.resolve()}:3: embed.passage_overlap: must be smaller")
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/feed.xml", "file:///etc/passwd", "javascript:alert(1)", "example.org"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.org/feed.xml", "file:///etc/passwd", "javascript:alert(1)", "example.org"]
+)
 def test_non_http_feed_url_is_rejected(tmp_path: Path, url: str) -> None:
     path = write(tmp_path, f'[sources]\nopml = []\nfeeds = ["https://ok.example/feed", "{url}"]\n')
     message = load_error(path)

@@ -13,7 +13,11 @@ from pipeline import config as config_module
 from pipeline.cli import main
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTIONS = {"fetch": config_module.FetchSettings, "embed": config_module.EmbedSettings, "rank": config_module.RankSettings}
+SECTIONS = {
+    "fetch": config_module.FetchSettings,
+    "embed": config_module.EmbedSettings,
+    "rank": config_module.RankSettings,
+}
 
 
 def _all_keys() -> set[str]:

@@ -104,7 +104,10 @@ def test_upsert_with_a_composite_key(tmp_path: Path) -> None:
         store.upsert("passages", base, key=("doc_id", "idx"))
         store.upsert("passages", {**base, "text": "uno"}, key=("doc_id", "idx"))
         store.upsert("passages", {**base, "idx": 1, "text": "two"}, key=("doc_id", "idx"))
-        assert [tuple(r) for r in store.query("SELECT idx, text FROM passages ORDER BY idx")] == [(0, "uno"), (1, "two")]
+        assert [tuple(r) for r in store.query("SELECT idx, text FROM passages ORDER BY idx")] == [
+            (0, "uno"),
+            (1, "two"),
+        ]
 
 
 def test_meta_round_trip(tmp_path: Path) -> None:

@@ -1,0 +1,289 @@
+"""Ranking on hand-built vectors: per-interest coverage, thresholds, filters, duplicates, freshness, explanations."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import NOW
+
+from pipeline.config import RankSettings
+from pipeline.interviews import Contact, Interest
+from pipeline.rank import DOC_COLUMNS, Suggestion, freshness, rank_contact, suggestion_id
+from pipeline.retrieval import HybridIndex
+
+DIM = 64
+TODAY = NOW.date()
+KAFKA, BATTERY, PRIVACY = 0, 1, 2  # topic axes; every document also gets an axis of its own
+
+
+def _axis(i: int) -> np.ndarray:
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[i] = 1.0
+    return vector
+
+
+def _toward(topic: int, cosine: float, own: int) -> np.ndarray:
+    """A unit vector with exactly `cosine` to the topic axis, orthogonal to every other document's own axis."""
+    return (cosine * _axis(topic) + math.sqrt(1 - cosine**2) * _axis(own)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Doc:
+    id: str
+    text: str
+    passages: tuple[np.ndarray, ...]
+    words: int = 400
+    published: str | None = "2026-11-20"
+    source_id: str = "src-blog"
+    source_title: str = "Engineering Blog"
+
+
+@dataclass(frozen=True)
+class Built:
+    index: HybridIndex
+    docs: pd.DataFrame
+    passage_texts: list[str]
+    doc_vectors: np.ndarray
+
+
+def _build(docs: list[Doc]) -> Built:
+    frame = pd.DataFrame(
+        [
+            {
+                "id": d.id,
+                "title": d.id.replace("-", " ").title(),
+                "url": f"https://example.org/{d.id}",
+                "source_id": d.source_id,
+                "source_title": d.source_title,
+                "published": d.published,
+                "words": d.words,
+                "text": d.text,
+            }
+            for d in docs
+        ],
+        columns=list(DOC_COLUMNS),
+    )
+    vectors, owner, texts = [], [], []
+    for row, doc in enumerate(docs):
+        for number, vector in enumerate(doc.passages):
+            vectors.append(vector)
+            owner.append(row)
+            texts.append(f"{doc.id} passage {number}: {doc.text}")
+    matrix = np.stack(vectors)
+    means = np.zeros((len(docs), DIM), dtype=np.float32)
+    np.add.at(means, np.array(owner), matrix)
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    index = HybridIndex(frame["id"].tolist(), (frame["title"] + "\n" + frame["text"]).tolist(), matrix, np.array(owner))
+    return Built(index, frame, texts, means)
+
+
+def _interest(contact_id: str, key: str, text: str, snippet: str | None = None) -> Interest:
+    return Interest(id=key, contact_id=contact_id, text=text, snippet=snippet, kind="said", weight=1.0)
+
+
+def _contact(*interests: tuple[str, str]) -> Contact:
+    cid = "tom-becker-acme"
+    return Contact(
+        id=cid,
+        interview_id="2026-11-24-acme",
+        name="Tom Becker",
+        role="Staff Engineer",
+        email=None,
+        company="Acme",
+        interests=tuple(_interest(cid, key, text, snippet=f"Tom said: {text}.") for key, text in interests),
+    )
+
+
+KAFKA_INTEREST = ("i-kafka", "stream processing with Kafka")
+BATTERY_INTEREST = ("i-battery", "battery degradation in grid storage")
+PRIVACY_INTEREST = ("i-privacy", "patient privacy and de-identification")
+VECTORS = {"i-kafka": _axis(KAFKA), "i-battery": _axis(BATTERY), "i-privacy": _axis(PRIVACY)}
+
+# Interest A (Kafka) has eight strong documents; interest B (battery) only two, and weaker ones.
+KAFKA_DOCS = [
+    Doc(
+        f"kafka-{i}",
+        f"Kafka stream processing case study {i}: consumer lag and partitions.",
+        (_toward(KAFKA, c, 10 + i),),
+    )
+    for i, c in enumerate((0.90, 0.89, 0.88, 0.87, 0.86, 0.85, 0.84, 0.83))
+]
+BATTERY_DOCS = [
+    Doc(f"battery-{i}", f"Battery degradation in grid storage, report {i}.", (_toward(BATTERY, c, 30 + i),))
+    for i, c in enumerate((0.55, 0.50))
+]
+
+
+def _rank(built: Built, contact: Contact, excluded: set[str] | None = None, **settings: object) -> list[Suggestion]:
+    return rank_contact(
+        contact,
+        VECTORS,
+        built.index,
+        built.docs,
+        built.passage_texts,
+        built.doc_vectors,
+        excluded or set(),
+        dataclasses.replace(RankSettings(), **settings),  # type: ignore[arg-type]
+        TODAY,
+    )
+
+
+@pytest.fixture(scope="module")
+def library() -> Built:
+    return _build(KAFKA_DOCS + BATTERY_DOCS)
+
+
+def test_two_unrelated_interests_both_get_documents_in_the_top_five(library: Built) -> None:
+    contact = _contact(KAFKA_INTEREST, BATTERY_INTEREST)
+    # Precondition: on score alone the top five would all be Kafka documents.
+    kafka = library.index.score(KAFKA_INTEREST[1], VECTORS["i-kafka"]).fused[:8]
+    battery = library.index.score(BATTERY_INTEREST[1], VECTORS["i-battery"]).fused[8:]
+    assert battery.max() < np.sort(kafka)[-5]
+
+    suggestions = _rank(library, contact)
+    assert len(suggestions) == 5
+    assert [s.rank for s in suggestions] == [1, 2, 3, 4, 5]
+    matched = {s.matched_interest for s in suggestions}
+    assert matched == {KAFKA_INTEREST[1], BATTERY_INTEREST[1]}
+    assert suggestions[0].doc_id == "kafka-0"
+    assert any(s.doc_id.startswith("battery-") for s in suggestions)
+    for s in suggestions:
+        assert s.doc_id.split("-")[0] == ("kafka" if s.interest_id == "i-kafka" else "battery")
+
+
+def test_weak_documents_are_never_suggested(library: Built) -> None:
+    weak = Doc("weak-kafka", "Kafka Kafka stream processing with Kafka streams.", (_toward(KAFKA, 0.25, 50),))
+    built = _build([*KAFKA_DOCS, weak])
+    # Lexically it is the best Kafka match; semantically it is below min_score.
+    scores = built.index.score(KAFKA_INTEREST[1], VECTORS["i-kafka"])
+    assert scores.lexical[-1] == pytest.approx(1.0)
+    suggestions = _rank(built, _contact(KAFKA_INTEREST), top_k=20)
+    assert len(suggestions) == 8
+    assert "weak-kafka" not in {s.doc_id for s in suggestions}
+    assert all(s.parts["dense"] >= 0.30 for s in suggestions)
+
+
+def test_a_contact_with_only_weak_matches_gets_nothing(library: Built) -> None:
+    assert _rank(library, _contact(PRIVACY_INTEREST)) == []
+
+
+def test_min_score_is_the_threshold(library: Built) -> None:
+    suggestions = _rank(library, _contact(BATTERY_INTEREST), min_score=0.52)
+    assert [s.doc_id for s in suggestions] == ["battery-0"]
+
+
+def test_excluded_documents_are_never_suggested(library: Built) -> None:
+    contact = _contact(KAFKA_INTEREST, BATTERY_INTEREST)
+    assert _rank(library, contact)[0].doc_id == "kafka-0"
+    excluded = {"kafka-0", "battery-0"}
+    suggestions = _rank(library, contact, excluded, top_k=20)
+    assert len(suggestions) == 8
+    assert not excluded & {s.doc_id for s in suggestions}
+
+
+def test_near_duplicates_never_share_a_top_k() -> None:
+    copy = dataclasses.replace(KAFKA_DOCS[0], id="kafka-0-syndicated")
+    built = _build([KAFKA_DOCS[0], copy, *KAFKA_DOCS[1:]])
+    suggestions = _rank(built, _contact(KAFKA_INTEREST), top_k=20)
+    ids = [s.doc_id for s in suggestions]
+    assert len(ids) == 8
+    assert len({"kafka-0", "kafka-0-syndicated"} & set(ids)) == 1
+
+
+def test_stubs_are_excluded(library: Built) -> None:
+    stub = dataclasses.replace(KAFKA_DOCS[0], words=149)
+    built = _build([stub, *KAFKA_DOCS[1:]])
+    ids = [s.doc_id for s in _rank(built, _contact(KAFKA_INTEREST), top_k=20)]
+    assert "kafka-0" not in ids
+    assert len(ids) == 7
+    assert "kafka-0" in [s.doc_id for s in _rank(built, _contact(KAFKA_INTEREST), top_k=20, min_words=149)]
+
+
+def test_exclude_terms_are_case_insensitive(library: Built) -> None:
+    ids = [s.doc_id for s in _rank(library, _contact(KAFKA_INTEREST), top_k=20, exclude_terms=("STUDY 3",))]
+    assert "kafka-3" not in ids
+    assert len(ids) == 7
+
+
+def test_exclude_sources_by_id_or_title() -> None:
+    vendor = [dataclasses.replace(d, source_id="src-vendor", source_title="Vendor Whitepapers") for d in KAFKA_DOCS[:3]]
+    built = _build(vendor + KAFKA_DOCS[3:])
+    contact = _contact(KAFKA_INTEREST)
+    for blocked in ("src-vendor", "Vendor Whitepapers"):
+        ids = [s.doc_id for s in _rank(built, contact, top_k=20, exclude_sources=(blocked,))]
+        assert ids and all(i in {d.id for d in KAFKA_DOCS[3:]} for i in ids)
+    assert len(_rank(built, contact, top_k=20)) == 8
+
+
+def test_freshness_decays_by_half_life() -> None:
+    assert freshness(TODAY.isoformat(), TODAY, 60) == 1.0
+    assert freshness((TODAY - dt.timedelta(days=60)).isoformat(), TODAY, 60) == pytest.approx(0.5)
+    assert freshness((TODAY - dt.timedelta(days=120)).isoformat(), TODAY, 60) == pytest.approx(0.25)
+    assert freshness("2026-11-26T05:00:00+00:00", TODAY, 60) == 1.0
+    assert freshness("2027-01-01", TODAY, 60) == 1.0  # future dates are not a bonus above 1
+    assert freshness("2026-01-01", TODAY, 0) == 1.0
+
+
+@pytest.mark.parametrize("published", [None, float("nan"), "", "last week", 20261126])
+def test_freshness_of_undated_documents_is_one_half_life(published: object) -> None:
+    assert freshness(published, TODAY, 60) == 0.5
+
+
+def test_fresher_documents_rank_higher_at_equal_relevance() -> None:
+    old = Doc("old", "Kafka stream processing notes.", (_toward(KAFKA, 0.8, 10),), published="2025-11-26")
+    new = Doc("new", "Kafka stream processing notes.", (_toward(KAFKA, 0.8, 11),), published=TODAY.isoformat())
+    undated = Doc("undated", "Kafka stream processing notes.", (_toward(KAFKA, 0.8, 12),), published=None)
+    suggestions = _rank(_build([old, undated, new]), _contact(KAFKA_INTEREST))
+    assert [s.doc_id for s in suggestions] == ["new", "undated", "old"]
+    assert [s.parts["freshness"] for s in suggestions] == [1.0, 0.5, pytest.approx(0.5 ** (365 / 60), abs=1e-4)]
+
+
+def test_suggestion_ids_are_stable_per_contact_and_document(library: Built) -> None:
+    assert suggestion_id("a", "doc") == suggestion_id("a", "doc")
+    assert len({suggestion_id("a", "doc"), suggestion_id("b", "doc"), suggestion_id("a", "doc2")}) == 3
+    contact = _contact(KAFKA_INTEREST, BATTERY_INTEREST)
+    first = _rank(library, contact)
+    again = _rank(library, contact)
+    assert [s.id for s in first] == [s.id for s in again]
+    assert all(s.id == suggestion_id(contact.id, s.doc_id) for s in first)
+    assert all(len(s.id) == 10 for s in first)
+
+
+def test_every_suggestion_explains_itself() -> None:
+    two_passages = Doc(
+        "long-paper",
+        "Kafka stream processing white paper.",
+        (_toward(KAFKA, 0.1, 10), _toward(KAFKA, 0.9, 11)),
+    )
+    built = _build([two_passages, *BATTERY_DOCS])
+    contact = _contact(KAFKA_INTEREST, BATTERY_INTEREST)
+    suggestions = _rank(built, contact)
+    assert [s.doc_id for s in suggestions] == ["long-paper", "battery-0", "battery-1"]
+    for s in suggestions:
+        interest = next(i for i in contact.interests if i.id == s.interest_id)
+        assert s.contact_id == contact.id
+        assert s.matched_interest == interest.text
+        assert s.snippet == interest.snippet
+        assert {"dense", "lexical", "freshness"} <= set(s.parts)
+        assert s.best_passage
+    paper = suggestions[0]
+    assert paper.best_passage == "long-paper passage 1: Kafka stream processing white paper."
+    assert paper.parts["dense"] == pytest.approx(0.9, abs=1e-4)
+    assert paper.parts["lexical"] == pytest.approx(1.0)
+    assert paper.score == pytest.approx(paper.parts["fused"] * (0.9 + 0.1 * paper.parts["freshness"]), abs=1e-3)
+
+
+def test_empty_library_or_no_interests_gives_nothing(library: Built) -> None:
+    assert _rank(library, _contact()) == []
+    empty = pd.DataFrame(columns=list(DOC_COLUMNS))
+    index = HybridIndex([], [], np.zeros((0, DIM), dtype=np.float32), np.zeros(0, dtype=np.int64))
+    result = rank_contact(
+        _contact(KAFKA_INTEREST), VECTORS, index, empty, [], np.zeros((0, DIM)), set(), RankSettings(), TODAY
+    )
+    assert result == []

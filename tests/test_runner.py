@@ -1,0 +1,117 @@
+"""The runner over a live (loopback) feed: conditional GETs, one state per source, no repeated work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import NOW, ROOT, FakeEmbedder
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from pipeline.config import load
+from pipeline.embed import model_key
+from pipeline.runner import run
+from pipeline.store import Store
+
+ARTICLE = "<html><body><article><h1>{title}</h1>{body}</article><footer>Subscribe now</footer></body></html>"
+WORDS = (
+    "Consumer lag grows when partitions are rebalanced too often and the stream processing job cannot keep up "
+    "with the producers, so the team tuned session timeouts, batch sizes and backpressure settings. "
+)
+
+
+def _feed(base: str) -> str:
+    items = "".join(
+        f"<item><title>Kafka note {i}</title><link>{base}/post/{i}?utm_source=rss</link>"
+        f"<guid>{base}/post/{i}</guid><pubDate>Tue, 2{i} Nov 2026 08:00:00 GMT</pubDate>"
+        "<description>A short summary.</description></item>"
+        for i in range(3)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Loopback</title>{items}</channel></rss>'
+
+
+@pytest.fixture
+def live(tmp_path: Path, httpserver: HTTPServer) -> tuple[Path, list[str]]:
+    base = httpserver.url_for("").rstrip("/")
+    hits: list[str] = []
+
+    def feed(request: Request) -> Response:
+        hits.append("feed")
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304)
+        return Response(_feed(base), headers={"ETag": '"v1"'}, content_type="application/rss+xml")
+
+    def page(request: Request) -> Response:
+        hits.append(request.path)
+        number = request.path.rsplit("/", 1)[-1]
+        body = "".join(f"<p>Step {k} of note {number}. {WORDS}</p>" for k in range(12))
+        return Response(ARTICLE.format(title=f"Kafka note {number}", body=body), content_type="text/html")
+
+    httpserver.expect_request("/feed.xml").respond_with_handler(feed)
+    for i in range(3):
+        httpserver.expect_request(f"/post/{i}").respond_with_handler(page)
+    httpserver.expect_request("/dead.xml").respond_with_data("gone", status=404)
+    (tmp_path / "interviews").mkdir()
+    (tmp_path / "interviews" / "acme.md").write_text(
+        "---\ncompany: Acme\ndate: 2026-11-20\nstatus: active\ninterviewers:\n"
+        "  - name: Ada Byte\n    interests:\n      - Kafka consumer lag and stream processing\n---\n"
+        "Ada worries about consumer lag.\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "gifts.toml"
+    config.write_text(
+        f'[sources]\nfeeds = ["{base}/feed.xml", "{base}/dead.xml"]\n'
+        "[fetch]\nallow_private_networks = true\n[rank]\nmin_score = 0.1\n",
+        encoding="utf-8",
+    )
+    return config, hits
+
+
+def _fake() -> FakeEmbedder:
+    return FakeEmbedder(name=model_key("all-MiniLM-L6-v2", ROOT / "models"))
+
+
+def test_live_run_then_conditional_rerun(live: tuple[Path, list[str]]) -> None:
+    path, hits = live
+    config = load(path)
+    first = run(config, now=NOW, embedder_factory=_fake)
+    assert first.counts["fetched"] == 4  # one feed body and three pages
+    assert first.counts["extracted"] == 3
+    assert first.counts["sources_failed"] == 1  # the 404 feed
+    assert first.status == "partial"
+    assert first.counts["suggestions"] >= 1
+    pages_before = [h for h in hits if h.startswith("/post/")]
+    assert sorted(pages_before) == ["/post/0", "/post/1", "/post/2"]  # tracking params dropped
+
+    embedder = _fake()
+    second = run(config, now=NOW, embedder_factory=lambda: embedder)
+    assert second.counts.get("fetched", 0) == 0
+    assert second.counts["not_modified"] == 1
+    assert second.counts.get("extracted", 0) == 0 and second.counts.get("embedded", 0) == 0
+    assert embedder.calls == 0
+    assert [h for h in hits if h.startswith("/post/")] == pages_before  # no page fetched twice
+
+    with Store(config.paths.store) as store:
+        states = {
+            r["location"].rsplit("/", 1)[-1]: (r["state"], r["reason"], r["consecutive_failures"])
+            for r in store.query("SELECT * FROM sources")
+        }
+        runs = store.query("SELECT status, counts FROM runs ORDER BY id")
+    assert states["feed.xml"][0] == "not_modified"
+    assert states["dead.xml"] == ("failed", "http 404", 2)
+    assert [r["status"] for r in runs] == ["partial", "partial"]
+    assert json.loads(runs[0]["counts"])["fetched"] == 4
+
+
+def test_offline_run_reads_only_the_archive(live: tuple[Path, list[str]]) -> None:
+    path, hits = live
+    config = load(path)
+    run(config, now=NOW, embedder_factory=_fake)
+    count = len(hits)
+    from pipeline.config import with_overrides
+
+    again = run(with_overrides(config, offline=True), now=NOW, embedder_factory=_fake)
+    assert len(hits) == count
+    assert again.counts["archive_hits"] >= 1
