@@ -6,6 +6,7 @@ Every path in the file is relative to the file's folder, so a copied workspace i
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -171,8 +172,11 @@ def _section(raw: dict[str, Any], name: str, cls: type[Any], path: Path, text: s
         except TypeError as exc:
             raise _fail(path, text, name, key, str(exc)) from None
         number = values[key]
-        if isinstance(number, int | float) and not isinstance(number, bool) and number < 0:
-            raise _fail(path, text, name, key, "must not be negative")
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            if not math.isfinite(number):
+                raise _fail(path, text, name, key, "must be a finite number")
+            if number < 0:
+                raise _fail(path, text, name, key, "must not be negative")
     return cls(**values)
 
 
@@ -195,7 +199,8 @@ def load(path: Path) -> Config:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -207,7 +212,12 @@ def load(path: Path) -> Config:
     base = path.parent
 
     workspace = raw.get("workspace", {})
-    name = workspace.get("name", base.name) if isinstance(workspace, dict) else base.name
+    if not isinstance(workspace, dict):
+        raise _fail(path, text, None, "workspace", "expected a table")
+    for key in workspace:
+        if key != "name":
+            raise _fail(path, text, "workspace", key, "unknown key (known: name)")
+    name = workspace.get("name", base.name)
     if not isinstance(name, str):
         raise _fail(path, text, "workspace", "name", "expected a string")
 

@@ -2,16 +2,33 @@
 
 Dense: the best passage's cosine per document (max, not mean, so one relevant section of a long
 white paper counts in full). Lexical: BM25 with English stemming and stop words. The two are
-fused with weights after the lexical scores are scaled to [0, 1] per query.
+fused after putting them on comparable scales per query; optionally, the query vector is moved
+towards the top fused documents (dense pseudo-relevance feedback) and scored again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class RetrievalSettings:
+    """How dense and lexical scores are combined (defaults are what the nightly run uses)."""
+
+    dense_weight: float = 0.7
+    lexical_weight: float = 0.3
+    fusion: str = "weighted"  # weighted | rrf | dense | lexical
+    rrf_k: int = 60
+    prf_docs: int = 0  # dense pseudo-relevance feedback: how many top documents (0: off)
+    prf_weight: float = 0.5
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +77,12 @@ class LexicalIndex:
         return np.asarray(self._bm25.get_scores(words), dtype=np.float32)
 
 
+def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
+    ranks = np.empty(len(scores), dtype=np.float32)
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1, dtype=np.float32)
+    return 1.0 / (k + ranks)
+
+
 class HybridIndex:
     """Documents with their passage vectors and a BM25 index, scored per query."""
 
@@ -70,8 +93,7 @@ class HybridIndex:
         passage_vectors: np.ndarray,
         passage_doc: np.ndarray,
         *,
-        dense_weight: float = 0.7,
-        lexical_weight: float = 0.3,
+        settings: RetrievalSettings | None = None,
     ) -> None:
         """
         Args:
@@ -84,8 +106,7 @@ class HybridIndex:
         self.passage_vectors = np.asarray(passage_vectors, dtype=np.float32)
         self.passage_doc = np.asarray(passage_doc, dtype=np.int64)
         self.lexical = LexicalIndex(doc_texts)
-        self.dense_weight = dense_weight
-        self.lexical_weight = lexical_weight
+        self.settings = settings or RetrievalSettings()
 
     def dense(self, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(best cosine per document, row of that best passage)."""
@@ -101,10 +122,38 @@ class HybridIndex:
         where[self.passage_doc[order]] = order
         return best, where
 
+    def _fuse(self, dense: np.ndarray, lexical: np.ndarray) -> np.ndarray:
+        s = self.settings
+        if s.fusion == "dense":
+            return dense.copy()
+        if s.fusion == "lexical":
+            return lexical.copy()
+        if s.fusion == "rrf":
+            return _rrf(dense, s.rrf_k) + _rrf(lexical, s.rrf_k)
+        return s.dense_weight * dense + s.lexical_weight * lexical
+
     def score(self, query_text: str, query_vector: np.ndarray) -> QueryScores:
         dense, where = self.dense(query_vector)
         raw = self.lexical.scores(query_text)
         top = float(raw.max()) if raw.size else 0.0
         lexical = raw / top if top > 0 else np.zeros_like(raw)
-        fused = self.dense_weight * dense + self.lexical_weight * lexical
+        fused = self._fuse(dense, lexical)
+        if self.settings.prf_docs > 0 and len(fused):
+            # Move the query towards the best passages of the top fused documents: they share
+            # the query's topic and vocabulary the short query itself lacks.
+            top_docs = np.argsort(-fused, kind="stable")[: self.settings.prf_docs]
+            rows = where[top_docs]
+            rows = rows[rows >= 0]
+            if len(rows):
+                centroid = self.passage_vectors[rows].mean(axis=0)
+                moved = np.asarray(query_vector, dtype=np.float32) + self.settings.prf_weight * centroid
+                moved /= max(float(np.linalg.norm(moved)), 1e-12)
+                dense, where = self.dense(moved)
+                fused = self._fuse(dense, lexical)
         return QueryScores(fused=fused, dense=dense, lexical=lexical, best_passage=where)
+
+    def search(self, query_text: str, query_vector: np.ndarray, k: int = 100) -> list[str]:
+        """The ids of the top `k` documents by fused score."""
+        fused = self.score(query_text, query_vector).fused
+        top = np.argsort(-fused, kind="stable")[:k]
+        return [self.doc_ids[i] for i in top]

@@ -27,7 +27,7 @@ from pipeline.embed import Embedder, load_embedder, model_key
 from pipeline.errors import GiftsError
 from pipeline.fetch import Fetcher
 from pipeline.rank import Suggestion, rank_contact
-from pipeline.retrieval import HybridIndex
+from pipeline.retrieval import HybridIndex, RetrievalSettings
 from pipeline.sources import configured_sources
 from pipeline.store import Store, WorkspaceLock
 
@@ -238,8 +238,9 @@ def rank_all(ctx: Context) -> list[Suggestion]:
         (corpus.docs["title"].fillna("") + "\n" + corpus.docs["text"].fillna("")).tolist(),
         corpus.passage_vectors,
         corpus.passage_doc,
-        dense_weight=ctx.config.rank.dense_weight,
-        lexical_weight=ctx.config.rank.lexical_weight,
+        settings=RetrievalSettings(
+            dense_weight=ctx.config.rank.dense_weight, lexical_weight=ctx.config.rank.lexical_weight
+        ),
     )
     wanted = {i.id: vectors.text_sha(i.text) for c in contacts for i in c.interests}
     cached = ctx.store.vectors(ctx.model, wanted.values())

@@ -129,12 +129,18 @@ def load_corpus(store: Store, model: str) -> Corpus:
         " JOIN vectors v ON v.model = ? AND v.sha = p.sha WHERE d.state = 'extracted' ORDER BY p.doc_id, p.idx",
         (model,),
     )
+    totals = {r["doc_id"]: r["n"] for r in store.query("SELECT doc_id, COUNT(*) AS n FROM passages GROUP BY doc_id")}
+    found: dict[str, int] = {}
+    for r in rows:
+        found[r["doc_id"]] = found.get(r["doc_id"], 0) + 1
+    # A document counts only with every passage embedded: after a run killed mid-batch, scoring
+    # it on some of its passages would silently rank it lower than it deserves.
+    complete = {doc_id for doc_id, n in found.items() if n == totals.get(doc_id)}
+    if len(complete) < len(docs):
+        log.info("%d documents lack some vectors; the embed stage will finish them", len(docs) - len(complete))
+        docs = docs[docs["id"].isin(complete)].reset_index(drop=True)
+        rows = [r for r in rows if r["doc_id"] in complete]
     position = {doc_id: i for i, doc_id in enumerate(docs["id"])}
-    has_vectors = {r["doc_id"] for r in rows}
-    if len(has_vectors) < len(docs):
-        log.info("%d documents have no vectors yet; run the embed stage", len(docs) - len(has_vectors))
-        docs = docs[docs["id"].isin(has_vectors)].reset_index(drop=True)
-        position = {doc_id: i for i, doc_id in enumerate(docs["id"])}
     texts = [r["text"] for r in rows]
     matrix = (
         np.stack([np.frombuffer(r["vec"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import socket
 import time
@@ -73,23 +72,7 @@ def conditional_server(server: HTTPServer) -> str:
     return server.url_for("/feed.xml")
 
 
-def test_conditional_get_sends_validators(httpserver: HTTPServer) -> None:
-    url = conditional_server(httpserver)
-    with Fetcher(LOCAL) as fetcher, contextlib.suppress(FetchError):
-        fetcher.get(url, etag='"abc"', last_modified="Wed, 25 Nov 2026 06:00:00 GMT")
-    request, response = httpserver.log[0]
-    assert request.headers["If-None-Match"] == '"abc"'
-    assert request.headers["If-Modified-Since"] == "Wed, 25 Nov 2026 06:00:00 GMT"
-    assert response.status_code == 304
-    assert len(httpserver.log) == 1
-
-
-@pytest.mark.xfail(
-    reason="BUG: Fetcher.get tests response.is_redirect (true for every 3xx) before 304, "
-    "so a 304 raises 'http 304 without Location'",
-    strict=True,
-)
-def test_conditional_get_returns_304_without_body(httpserver: HTTPServer) -> None:
+def test_conditional_get_sends_validators_and_gets_304(httpserver: HTTPServer) -> None:
     url = conditional_server(httpserver)
     with Fetcher(LOCAL) as fetcher:
         result = fetcher.get(url, etag='"abc"', last_modified="Wed, 25 Nov 2026 06:00:00 GMT")
@@ -97,6 +80,18 @@ def test_conditional_get_returns_304_without_body(httpserver: HTTPServer) -> Non
     assert result.body is None
     assert result.etag == '"abc"'
     assert result.last_modified == "Wed, 25 Nov 2026 06:00:00 GMT"
+    assert result.final_url == url
+    request, response = httpserver.log[0]
+    assert request.headers["If-None-Match"] == '"abc"'
+    assert request.headers["If-Modified-Since"] == "Wed, 25 Nov 2026 06:00:00 GMT"
+    assert response.status_code == 304
+    assert len(httpserver.log) == 1
+
+
+def test_300_is_an_http_error_not_a_redirect(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/choices").respond_with_data(b"", status=300, headers={"Location": "/elsewhere"})
+    assert fetch_error(LOCAL, httpserver.url_for("/choices")).reason == "http 300"
+    assert len(httpserver.log) == 1
 
 
 def test_plain_get_sends_no_validators(httpserver: HTTPServer) -> None:
@@ -300,7 +295,7 @@ def test_check_scheme_accepts_http_and_https() -> None:
         "::ffff:127.0.0.1",
         "::ffff:169.254.169.254",
         "100.64.0.1",
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104 -- an address under test, nothing binds to it
         "224.0.0.1",
         "fe80::1%eth0",
         "fc00::1",

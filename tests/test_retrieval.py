@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.retrieval import HybridIndex, LexicalIndex
+from pipeline.retrieval import HybridIndex, LexicalIndex, RetrievalSettings
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -81,7 +81,13 @@ def test_lexical_prefers_documents_with_more_query_terms() -> None:
 
 
 def test_fused_is_the_weighted_sum_with_lexical_scaled_per_query() -> None:
-    index = HybridIndex(["long", "short", "empty"], TEXTS, PASSAGES, PASSAGE_DOC, dense_weight=0.6, lexical_weight=0.4)
+    index = HybridIndex(
+        ["long", "short", "empty"],
+        TEXTS,
+        PASSAGES,
+        PASSAGE_DOC,
+        settings=RetrievalSettings(dense_weight=0.6, lexical_weight=0.4),
+    )
     scores = index.score("monitoring drift", QUERY)
     assert scores.lexical.max() == pytest.approx(1.0)
     assert scores.lexical[0] == pytest.approx(1.0)
