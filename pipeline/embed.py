@@ -126,7 +126,17 @@ def load_embedder(model: str, models_dir: Path, override: Path | None = None, ba
     """Verify then load the configured model (the slow part: imports torch)."""
     manifest = load_manifest(models_dir)
     folder = locate_model(model, manifest, override)
-    weights_sha = verify_model(folder, manifest[model]["files"])
+    checksums = folder / "checksums.json"
+    if override is not None and checksums.is_file():
+        # A model adapted here (gifts adapt) carries its own checksums, written when it was saved.
+        try:
+            files = json.loads(checksums.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ModelError(f"{checksums}: unreadable: {exc}") from None
+        weights_sha = verify_model(folder, files)
+        model = f"{model}+{folder.name}"
+    else:
+        weights_sha = verify_model(folder, manifest[model]["files"])
     log.info("embedding model %s verified at %s", model, folder)
     return SentenceTransformerEmbedder(folder, model, weights_sha, batch_size=batch_size)
 

@@ -214,3 +214,37 @@ def evaluate(
         queries=len(ndcg),
         settings={"model": embedder.name, **retrieval.as_dict()},
     )
+
+
+def nightly_settings() -> RetrievalSettings:
+    """The retrieval settings the nightly rank stage uses by default."""
+    from pipeline.config import RankSettings
+
+    rank = RankSettings()
+    return RetrievalSettings(dense_weight=rank.dense_weight, lexical_weight=rank.lexical_weight)
+
+
+def run_beir(
+    folder: Path,
+    *,
+    split: str = "test",
+    overrides: Mapping[str, Any] | None = None,
+    model: str = "all-MiniLM-L6-v2",
+    model_path: Path | None = None,
+    cache: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """`gifts eval beir`: load, embed (cached), rank and score; overrides of None are ignored."""
+    import dataclasses
+
+    from pipeline.embed import PROJECT_MODELS, load_embedder
+
+    data = load_beir(folder, split)
+    settings = nightly_settings()
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    settings = dataclasses.replace(settings, **changes)
+    embedder = load_embedder(model, PROJECT_MODELS, model_path)
+    cache_path = cache or default_cache()
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    with Store(cache_path) as store:
+        return evaluate(data, embedder, store, retrieval=settings, progress=progress)
