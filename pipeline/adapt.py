@@ -81,8 +81,12 @@ def adapt(
     # Shorter sequences make CPU training affordable; titles and openings fit in 128 tokens.
     model.max_seq_length = max_seq_length
     model.train()
+    # sentence-transformers 6 renamed tokenize to preprocess; accept both.
+    encode_inputs = getattr(model, "preprocess", model.tokenize)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size) if len(order[i : i + batch_size]) > 1]
+    batches = [
+        order[i : i + batch_size] for i in range(0, len(order), batch_size) if len(order[i : i + batch_size]) > 1
+    ]
     total = max(1, len(batches) * epochs)
     warmup = max(1, total // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -93,14 +97,16 @@ def adapt(
     steps = 0
     for _ in range(epochs):
         for batch in batches:
-            left = model.tokenize([a for a, _ in batch])
-            right = model.tokenize([b for _, b in batch])
+            left = encode_inputs([a for a, _ in batch])
+            right = encode_inputs([b for _, b in batch])
             a = torch.nn.functional.normalize(model(left)["sentence_embedding"], dim=-1)
             b = torch.nn.functional.normalize(model(right)["sentence_embedding"], dim=-1)
             logits = scale * a @ b.T
             labels = torch.arange(len(batch))
-            loss = (torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)) / 2
-            loss.backward()
+            loss = (
+                torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
+            ) / 2
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
             schedule.step()
             optimizer.zero_grad()

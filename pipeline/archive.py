@@ -79,14 +79,20 @@ class Archive:
         ):
             return  # same body and validators: a new line would only churn the index
         self.root.mkdir(parents=True, exist_ok=True)
-        with self.index_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
+        with self.index_path.open("a+b") as handle:
+            # A crash may have left a torn last line; start a fresh line so this one is not glued to it.
+            torn = handle.tell() > 0 and handle.seek(-1, os.SEEK_END) >= 0 and handle.read(1) != b"\n"
+            handle.write((("\n" if torn else "") + json.dumps(asdict(entry), sort_keys=True) + "\n").encode())
             handle.flush()
             os.fsync(handle.fileno())
         self.index()[entry.url] = entry
 
     def read(self, sha256: str) -> bytes:
         return self._object_path(sha256).read_bytes()
+
+    def path_of(self, sha256: str) -> Path:
+        """The file holding a body (for extraction workers, which read it themselves)."""
+        return self._object_path(sha256)
 
     def has(self, sha256: str) -> bool:
         return self._object_path(sha256).exists()

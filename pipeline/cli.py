@@ -176,7 +176,132 @@ _stage_command(
     "embed",
     "Cut documents into passages and embed what the vector cache lacks.\n\nExample: gifts embed",
 )
-_stage_command("profile", "Read interview files into contacts and interests.\n\nExample: gifts profile")
+
+
+@main.command(name="profile")
+@click.option("--show", metavar="CONTACT", default=None, help="Print what was understood about one contact, and why.")
+@offline_option
+@json_option
+@click.pass_obj
+def profile_command(settings: Settings, show: str | None, offline: bool | None, as_json: bool) -> None:
+    """Read interview files into contacts and interests (listed, pinned, and inferred from the notes).
+
+    With --show CONTACT (a name, part of one, or an id), print that contact's interests instead:
+    said or inferred, weight, the notes sentence each came from, and why an inferred one was kept.
+
+    Example: gifts profile --show "Priya Raman"
+    """
+    if show is None:
+        _run(settings, ("profile",), offline, as_json)
+        return
+    from pipeline.errors import InputError
+    from pipeline.profile import describe
+    from pipeline.store import Store
+
+    try:
+        config = settings.load()
+        if not config.paths.store.exists():
+            raise InputError(f"{config.paths.store}: no store yet; run `gifts run` first")
+        with Store(config.paths.store, readonly=True) as store:
+            text = describe(store, show)
+    except GiftsError as exc:
+        fail(exc)
+    click.echo(text)
+
+
+@main.command(name="new-interview")
+@click.option("--company", required=True, help="The company you interviewed with.")
+@click.option("--date", "day", default=None, help="Interview date, YYYY-MM-DD (default: today).")
+@click.option("--position", default=None, help="The position.")
+@click.option("--interviewer", "interviewers", multiple=True, help="An interviewer's name (repeat for each).")
+@click.pass_obj
+def new_interview(
+    settings: Settings, company: str, day: str | None, position: str | None, interviewers: tuple[str, ...]
+) -> None:
+    """Create a dated interview file with every field commented, ready to fill in.
+
+    Example: gifts new-interview --company "Northwind Logistics" --interviewer "Priya Raman"
+    """
+    from pipeline.errors import InputError
+    from pipeline.interviews import write_scaffold
+
+    try:
+        date = dt.date.fromisoformat(day) if day else _now().date()
+    except ValueError:
+        fail(InputError(f"--date: {day!r} is not a YYYY-MM-DD date"))
+    try:
+        path = write_scaffold(settings.load().paths.interviews, company, date, position, list(interviewers))
+    except GiftsError as exc:
+        fail(exc)
+    click.echo(f"created {path}")
+
+
+@main.group(name="log")
+def log_group() -> None:
+    """Record something a contact did or that you sent outside the report: a reply, a thank-you.
+
+    Example: gifts log reply "Priya Raman"
+    """
+
+
+@log_group.command(name="reply")
+@click.argument("contact")
+@click.option("--note", default=None, help="A few words to remember it by.")
+@click.pass_obj
+def log_reply(settings: Settings, contact: str, note: str | None) -> None:
+    """Record a reply from CONTACT (name or id): their follow-ups pause for cadence.reply_pause_days.
+
+    Example: gifts log reply "Priya Raman" --note "asked for my notes on data contracts"
+    """
+    _log_event(settings, contact, "reply", note)
+
+
+@log_group.command(name="thanked")
+@click.argument("contact")
+@click.option("--note", default=None, help="A few words to remember it by.")
+@click.pass_obj
+def log_thanked(settings: Settings, contact: str, note: str | None) -> None:
+    """Record a thank-you you sent CONTACT without a gift (a gift is recorded with `gifts mark ID sent`).
+
+    Example: gifts log thanked "Tom Becker"
+    """
+    _log_event(settings, contact, "thanked", note)
+
+
+def _log_event(settings: Settings, contact: str, event: str, note: str | None) -> None:
+    from pipeline.history import record_event
+
+    try:
+        message = record_event(settings.load(), contact, event, note, _now())
+    except GiftsError as exc:
+        fail(exc)
+    click.echo(message)
+
+
+@main.command()
+@click.argument("contact")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def forget(settings: Settings, contact: str, yes: bool) -> None:
+    """Remove CONTACT (name or id), their interests, suggestions and history from the store and reports.
+
+    The latest report is rewritten without them; older report files naming them are deleted. Your
+    interview file is not edited, but later runs will not read them back from it.
+
+    Example: gifts forget "Tom Becker" --yes
+    """
+    from pipeline.history import forget as forget_contact
+
+    if not yes:
+        click.confirm(f"Forget {contact} and everything derived about them?", abort=True)
+    try:
+        lines = forget_contact(settings.load(), contact, _now())
+    except GiftsError as exc:
+        fail(exc)
+    for line in lines:
+        click.echo(line)
+
+
 _stage_command("rank", "Rank documents for every contact of an open interview.\n\nExample: gifts rank --json")
 _stage_command(
     "report",
@@ -217,6 +342,10 @@ def _print_status(info: dict[str, Any]) -> None:
             health += f" ({s['reason']})"
         if s["consecutive_failures"]:
             health += f", {s['consecutive_failures']} failures in a row"
+        if s.get("disabled_at"):
+            health += f", disabled since {s['disabled_at'][:10]}: `gifts enable {s['id']}`"
+        elif s.get("next_attempt_on") and s["consecutive_failures"]:
+            health += f", next try {s['next_attempt_on']}"
         click.echo(f"  {s['title']}: {health}, {s['documents']} documents")
     click.echo("contacts:")
     for c in info["contacts"]:
@@ -227,19 +356,71 @@ def _print_status(info: dict[str, Any]) -> None:
 
 
 @main.command()
-@click.argument("suggestion_id")
-@click.argument("decision", type=click.Choice(["sent", "skip", "never"]))
+@click.argument("source")
+@click.pass_obj
+def enable(settings: Settings, source: str) -> None:
+    """Re-enable a source that failed too often: clears its failures and backoff.
+
+    SOURCE is a source id, its URL, or a unique part of its title or URL (see `gifts status`).
+
+    Example: gifts enable https://example.org/feed.xml
+    """
+    from pipeline.health import enable as enable_source
+    from pipeline.store import Store, WorkspaceLock
+
+    try:
+        config = settings.load()
+        if not config.paths.store.exists():
+            raise GiftsError(f"{config.paths.store}: no store yet; run `gifts run` first")
+        with WorkspaceLock(config.paths.interim), Store(config.paths.store) as store:
+            titles = enable_source(store, source)
+    except GiftsError as exc:
+        fail(exc)
+    click.echo(f"enabled: {', '.join(titles)} (tried again on the next run)")
+
+
+@main.command()
+@click.argument("suggestion_id", required=False)
+@click.argument("decision", required=False, type=click.Choice(["sent", "skip", "never"]))
+@click.option("--topic", is_flag=True, help="With never: refuse this suggestion's topic, not its source.")
+@click.option(
+    "--from-csv",
+    "from_csv",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Import the decision column of an edited suggestions.csv (sent, skip, never, never topic).",
+)
 @click.option("--note", default=None, help="A few words to remember why.")
 @click.pass_obj
-def mark(settings: Settings, suggestion_id: str, decision: str, note: str | None) -> None:
-    """Record what you did with a suggestion: sent, skip, or never (never this source for this contact).
+def mark(
+    settings: Settings,
+    suggestion_id: str | None,
+    decision: str | None,
+    topic: bool,
+    from_csv: Path | None,
+    note: str | None,
+) -> None:
+    """Record what you did with a suggestion: sent, skip, or never (never this source for this contact;
+    with --topic, never this topic). Or import every decision filled in an edited suggestions.csv.
 
     Example: gifts mark 3f2a9c1b7e sent
     """
-    from pipeline.history import record_decision
+    from pipeline.errors import InputError
+    from pipeline.history import import_decisions, record_decision
 
     try:
-        message = record_decision(settings.load(), suggestion_id, decision, note, _now())
+        if from_csv is not None:
+            if suggestion_id or decision:
+                raise InputError("give either --from-csv or SUGGESTION_ID DECISION, not both")
+            counts = import_decisions(settings.load(), from_csv, _now())
+            click.echo(f"recorded {counts['recorded']} decisions, {counts['already']} already recorded")
+            return
+        if not suggestion_id or not decision:
+            raise InputError("give SUGGESTION_ID and DECISION (sent, skip, never), or --from-csv PATH")
+        if topic and decision != "never":
+            raise InputError("--topic goes with never")
+        scope = "topic" if topic else "source"
+        message = record_decision(settings.load(), suggestion_id, decision, note, _now(), scope)
     except GiftsError as exc:
         fail(exc)
     click.echo(message)

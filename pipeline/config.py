@@ -79,6 +79,50 @@ class RankSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class InterestSettings:
+    """Interests inferred from an interview's notes (key phrases scored with the embedding model)."""
+
+    infer: bool = True
+    max_inferred: int = 3
+    inferred_weight: float = 0.8
+    min_similarity: float = 0.35
+    duplicate_similarity: float = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class CadenceSettings:
+    """When a follow-up is due; an interview's `cadence:` front matter overrides these per interview."""
+
+    thank_you_hours: int = 24
+    min_gap_days: int = 7
+    max_per_month: int = 3
+    reply_pause_days: int = 14
+    min_gift_score: float = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    colleague_window_days: int = 90
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackSettings:
+    enabled: bool = True
+    min_decisions: int = 50
+    holdout: float = 0.3
+    pool: int = 3
+
+
+TONES = ("warm", "formal", "brief")
+
+
+@dataclass(frozen=True, slots=True)
+class DraftSettings:
+    tone: str = "warm"
+    signature: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     root: Path
@@ -88,6 +132,11 @@ class Config:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     embed: EmbedSettings = field(default_factory=EmbedSettings)
     rank: RankSettings = field(default_factory=RankSettings)
+    interests: InterestSettings = field(default_factory=InterestSettings)
+    cadence: CadenceSettings = field(default_factory=CadenceSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    drafts: DraftSettings = field(default_factory=DraftSettings)
 
 
 _PATH_DEFAULTS = {
@@ -103,6 +152,11 @@ _SECTIONS: dict[str, type[Any]] = {
     "fetch": FetchSettings,
     "embed": EmbedSettings,
     "rank": RankSettings,
+    "interests": InterestSettings,
+    "cadence": CadenceSettings,
+    "history": HistorySettings,
+    "feedback": FeedbackSettings,
+    "drafts": DraftSettings,
 }
 
 
@@ -260,6 +314,14 @@ def load(path: Path) -> Config:
     embed: EmbedSettings = sections["embed"]
     if embed.passage_overlap >= embed.passage_words:
         raise _fail(path, text, "embed", "passage_overlap", "must be smaller than passage_words")
+    drafts: DraftSettings = sections["drafts"]
+    if drafts.tone not in TONES:
+        raise _fail(path, text, "drafts", "tone", f"{drafts.tone!r} is not one of {', '.join(TONES)}")
+    feedback: FeedbackSettings = sections["feedback"]
+    if not 0 < feedback.holdout < 1:
+        raise _fail(path, text, "feedback", "holdout", "must be between 0 and 1")
+    if feedback.pool < 1:
+        raise _fail(path, text, "feedback", "pool", "must be at least 1")
     return Config(path=path, root=base, name=name, paths=paths, sources=sources, **sections)
 
 

@@ -99,7 +99,7 @@ class SentenceTransformerEmbedder:
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         self._name = f"{model_name}@{weights_sha[:12]}"

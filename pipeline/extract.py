@@ -75,7 +75,7 @@ def extract_pdf(body: bytes) -> Extracted:
         pages = reader.pages[:MAX_PDF_PAGES]
         text = "\n\n".join((page.extract_text() or "") for page in pages)
         title = reader.metadata.title if reader.metadata else None
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError, NotImplementedError, RecursionError) as exc:
         return Extracted("extract_failed", reason=f"pdf: {type(exc).__name__}: {exc}"[:300])
     text = _clean(text)
     if not text:

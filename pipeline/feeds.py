@@ -17,6 +17,11 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
+from pipeline.errors import GiftsError
+
+# expat 2.4.1 added the billion-laughs amplification limit; older ones expand entity bombs freely.
+MIN_EXPAT = (2, 4, 1)
+
 TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ref|ref_src|igshid|_hsenc|_hsmi)$", re.I)
 
 
@@ -39,6 +44,19 @@ class ParsedFeed:
     title: str
     entries: tuple[Entry, ...]
     bozo: str | None  # why the feed was ill-formed, when it was (entries are still kept)
+
+
+def check_xml_parser() -> None:
+    """Refuse to parse feeds with an expat that cannot bound entity expansion (checked at start-up).
+
+    Raises:
+        GiftsError: naming the expat version found.
+    """
+    import pyexpat
+
+    if tuple(pyexpat.version_info) < MIN_EXPAT:
+        found = ".".join(map(str, pyexpat.version_info))
+        raise GiftsError(f"expat {found} cannot bound XML entity expansion; upgrade Python (needs expat >= 2.4.1)")
 
 
 def canonical_url(url: str) -> str:
@@ -90,7 +108,8 @@ def parse_feed(body: bytes, base_url: str) -> ParsedFeed:
     """
     if not isinstance(body, bytes):
         raise TypeError("parse_feed takes bytes only")
-    parsed = feedparser.parse(body, response_headers={"content-location": base_url})
+    # feedparser judges the bytes by the response's media type; without one every feed is "bozo".
+    parsed = feedparser.parse(body, response_headers={"content-location": base_url, "content-type": "application/xml"})
     entries: dict[str, Entry] = {}
     for raw in parsed.get("entries", []):
         url, kind = _link(raw, base_url)

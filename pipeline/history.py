@@ -1,46 +1,306 @@
-"""History: what the candidate did with suggestions (sent, skip, never), which ranking respects."""
+"""History: what the candidate did (sent, skip, never, a reply), which ranking and the planner respect.
+
+Also `forget`: a contact's removal from the store and from the reports that can be rewritten.
+"""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from pipeline.config import Config
 from pipeline.errors import InputError
 from pipeline.store import Store, WorkspaceLock
 
 DECISIONS = ("sent", "skip", "never")
+SCOPES = ("source", "topic")
+CONTACT_EVENTS = ("reply", "thanked")
+# What a suggestions.csv `decision` cell may say (case-insensitive) -> (decision, never scope).
+CSV_DECISIONS = {
+    "sent": ("sent", None),
+    "skip": ("skip", None),
+    "never": ("never", "source"),
+    "never source": ("never", "source"),
+    "never topic": ("never", "topic"),
+}
 
 
-def record_decision(config: Config, suggestion_id: str, decision: str, note: str | None, now: dt.datetime) -> str:
+@dataclass(frozen=True, slots=True)
+class Action:
+    contact_id: str
+    doc_id: str | None
+    action: str  # sent | skip | never | reply | thanked
+    at: dt.datetime
+    scope: str | None = None
+    interest_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusions:
+    """Per contact: documents never to suggest, and interests (topics) to leave out."""
+
+    docs: dict[str, set[str]] = field(default_factory=dict)
+    interests: dict[str, set[str]] = field(default_factory=dict)
+
+
+def load_actions(store: Store) -> list[Action]:
+    return [
+        Action(
+            r["contact_id"], r["doc_id"], r["action"], dt.datetime.fromisoformat(r["at"]), r["scope"], r["interest_id"]
+        )
+        for r in store.query("SELECT * FROM actions ORDER BY at, id")
+    ]
+
+
+def exclusions(
+    actions: Iterable[Action],
+    doc_source: Mapping[str, str],
+    company_of: Mapping[str, str],
+    today: dt.date,
+    colleague_window_days: int,
+) -> Exclusions:
+    """What each contact must not be offered (pure).
+
+    - documents sent, skipped or refused for this contact, and every document of a refused source;
+    - an interest refused as a topic (`never` with scope topic);
+    - documents sent to a colleague (same company) within the window: colleagues talk to each other.
+
+    Args:
+        doc_source: document id -> source id.
+        company_of: contact id -> company, for every contact still in the store.
+    """
+    out = Exclusions()
+    by_source: dict[str, set[str]] = {}
+    for doc, source in doc_source.items():
+        by_source.setdefault(source, set()).add(doc)
+    colleagues: dict[str, set[str]] = {}
+    for contact, company in company_of.items():
+        colleagues.setdefault(company.casefold(), set()).add(contact)
+    since = today - dt.timedelta(days=colleague_window_days)
+    for a in actions:
+        docs = out.docs.setdefault(a.contact_id, set())
+        if a.action in DECISIONS and a.doc_id:
+            docs.add(a.doc_id)
+        if a.action == "never" and a.scope == "topic" and a.interest_id:
+            out.interests.setdefault(a.contact_id, set()).add(a.interest_id)
+        elif a.action == "never" and a.doc_id is not None and a.doc_id in doc_source:
+            docs.update(by_source[doc_source[a.doc_id]])
+        if a.action == "sent" and a.doc_id and a.at.date() >= since and a.contact_id in company_of:
+            for other in colleagues[company_of[a.contact_id].casefold()] - {a.contact_id}:
+                out.docs.setdefault(other, set()).add(a.doc_id)
+    return out
+
+
+def _suggestion(store: Store, suggestion_id: str) -> Any:
+    rows = store.query(
+        "SELECT s.id, s.contact_id, s.doc_id, s.interest_id, s.matched_interest, s.rank, s.score, s.parts,"
+        " c.name, d.title, d.source_id, d.words, d.kind, i.kind AS interest_kind FROM suggestions s"
+        " JOIN contacts c ON c.id = s.contact_id JOIN documents d ON d.id = s.doc_id"
+        " LEFT JOIN interests i ON i.id = s.interest_id WHERE s.id = ?",
+        (suggestion_id,),
+    )
+    return rows[0] if rows else None
+
+
+def _features(row: Any) -> str:
+    """Score parts and document facts as they were when the decision was made, for the feedback model."""
+    parts = json.loads(row["parts"] or "{}")
+    return json.dumps(
+        {
+            **parts,
+            "score": row["score"],
+            "rank": row["rank"],
+            "words": row["words"] or 0,
+            "doc_kind": row["kind"] or "",
+            "source_id": row["source_id"] or "",
+            "interest_kind": row["interest_kind"] or "said",
+        },
+        sort_keys=True,
+    )
+
+
+def _insert(store: Store, row: Any, decision: str, scope: str | None, note: str | None, now: dt.datetime) -> None:
+    store.db.execute(
+        "INSERT INTO actions (suggestion_id, contact_id, doc_id, action, at, note, scope, interest_id, features)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            row["id"], row["contact_id"], row["doc_id"], decision, now.isoformat(timespec="seconds"), note,
+            scope, row["interest_id"] if scope == "topic" else None, _features(row),
+        ),
+    )  # fmt: skip
+
+
+def _open_store(config: Config) -> Store:
+    if not config.paths.store.exists():
+        raise InputError(f"{config.paths.store}: no store yet; run `gifts run` first")
+    return Store(config.paths.store)
+
+
+def record_decision(
+    config: Config,
+    suggestion_id: str,
+    decision: str,
+    note: str | None,
+    now: dt.datetime,
+    scope: str = "source",
+) -> str:
     """Store one decision about a suggestion; returns a one-line confirmation.
 
+    Args:
+        scope: for `never`: "source" (nothing more from this source for this contact) or "topic"
+            (drop the suggestion's interest for this contact).
     Raises:
-        InputError: for an unknown decision or suggestion id.
+        InputError: for an unknown decision, scope or suggestion id.
     """
     if decision not in DECISIONS:
         raise InputError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
-    if not config.paths.store.exists():
-        raise InputError(f"{config.paths.store}: no store yet; run `gifts run` first")
-    with WorkspaceLock(config.paths.interim), Store(config.paths.store) as store:
-        rows = store.query(
-            "SELECT s.id, s.contact_id, s.doc_id, c.name, d.title FROM suggestions s"
-            " JOIN contacts c ON c.id = s.contact_id JOIN documents d ON d.id = s.doc_id WHERE s.id = ?",
-            (suggestion_id,),
-        )
-        if not rows:
+    if scope not in SCOPES:
+        raise InputError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
+    with WorkspaceLock(config.paths.interim), _open_store(config) as store:
+        row = _suggestion(store, suggestion_id)
+        if row is None:
             raise InputError(f"suggestion {suggestion_id!r} not found (ids are in the report's suggestions.csv)")
-        row = rows[0]
+        with store.transaction():
+            _insert(store, row, decision, scope if decision == "never" else None, note, now)
+    verb = {
+        "sent": "sent to",
+        "skip": "skipped for",
+        "never": f"never again (this {scope}) for" if scope == "source" else "never again (this topic) for",
+    }[decision]
+    what = repr(row["matched_interest"]) if decision == "never" and scope == "topic" else repr(row["title"])
+    return f"recorded: {what} {verb} {row['name']}"
+
+
+def record_event(config: Config, contact: str, event: str, note: str | None, now: dt.datetime) -> str:
+    """Record a reply from a contact (pauses their schedule) or a thank-you sent without a gift."""
+    from pipeline.profile import find_contact
+
+    if event not in CONTACT_EVENTS:
+        raise InputError(f"event {event!r} is not one of {', '.join(CONTACT_EVENTS)}")
+    with WorkspaceLock(config.paths.interim), _open_store(config) as store:
+        contact_id = find_contact(store, contact)
+        name = store.scalar("SELECT name FROM contacts WHERE id = ?", (contact_id,))
         with store.transaction():
             store.db.execute(
-                "INSERT INTO actions (suggestion_id, contact_id, doc_id, action, at, note) VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    row["id"],
-                    row["contact_id"],
-                    row["doc_id"],
-                    decision,
-                    now.isoformat(timespec="seconds"),
-                    note,
-                ),
+                "INSERT INTO actions (contact_id, action, at, note) VALUES (?, ?, ?, ?)",
+                (contact_id, event, now.isoformat(timespec="seconds"), note),
             )
-    verb = {"sent": "sent to", "skip": "skipped for", "never": "never again (this source) for"}[decision]
-    return f"recorded: {row['title']!r} {verb} {row['name']}"
+    return f"recorded: {'a reply from' if event == 'reply' else 'a thank-you (no gift) to'} {name} on {now.date()}"
+
+
+def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, int]:
+    """Record every filled-in `decision` cell of an edited suggestions.csv.
+
+    Every row is checked before anything is written; a row already recorded (same suggestion and
+    decision) is not recorded twice, so importing the same file again changes nothing.
+
+    Raises:
+        InputError: naming the file, line and column of the first bad cell.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    for column in ("suggestion_id", "decision"):
+        if column not in (reader.fieldnames or []):
+            raise InputError(f"{path}:1: {column}: column missing (is this a report's suggestions.csv?)")
+    wanted: list[tuple[int, str, str, str | None]] = []
+    for row in reader:
+        cell = (row.get("decision") or "").strip().lstrip("'").strip().lower().replace("-", " ").replace("_", " ")
+        if not cell:
+            continue
+        if cell not in CSV_DECISIONS:
+            raise InputError(f"{path}:{reader.line_num}: decision: {cell!r} is not one of {', '.join(CSV_DECISIONS)}")
+        decision, scope = CSV_DECISIONS[cell]
+        wanted.append((reader.line_num, (row.get("suggestion_id") or "").strip().lstrip("'"), decision, scope))
+    counts = {"recorded": 0, "already": 0}
+    with WorkspaceLock(config.paths.interim), _open_store(config) as store:
+        rows = {}
+        for line, suggestion_id, _, _ in wanted:
+            rows[suggestion_id] = _suggestion(store, suggestion_id)
+            if rows[suggestion_id] is None:
+                raise InputError(f"{path}:{line}: suggestion_id: {suggestion_id!r} not found in the store")
+        with store.transaction():
+            for _, suggestion_id, decision, scope in wanted:
+                seen = store.scalar(
+                    "SELECT COUNT(*) FROM actions WHERE suggestion_id = ? AND action = ? AND scope IS ?",
+                    (suggestion_id, decision, scope),
+                )
+                if seen:
+                    counts["already"] += 1
+                    continue
+                _insert(store, rows[suggestion_id], decision, scope, f"imported from {path.name}", now)
+                counts["recorded"] += 1
+    return counts
+
+
+def forget(config: Config, contact: str, now: dt.datetime) -> list[str]:
+    """Remove a contact, their interests, suggestions and history; rewrite or remove reports naming them.
+
+    The interview file is the user's own and is not edited; a hash of the contact id is kept so the
+    next run does not read them back from it. Returns what was done, one line each.
+    """
+    from pipeline import report
+    from pipeline.profile import find_contact, forgotten_hash
+    from pipeline.vectors import text_sha
+
+    with WorkspaceLock(config.paths.interim), _open_store(config) as store:
+        contact_id = find_contact(store, contact)
+        row = store.query("SELECT * FROM contacts WHERE id = ?", (contact_id,))[0]
+        name, interview_id = str(row["name"]), row["interview_id"]
+        texts = [r["text"] for r in store.query("SELECT text FROM interests WHERE contact_id = ?", (contact_id,))]
+        counts = {}
+        with store.transaction():
+            for table in ("interests", "suggestions", "actions"):
+                cursor = store.db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))
+                counts[table] = cursor.rowcount
+            store.db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+            still_used = {text_sha(r["text"]) for r in store.query("SELECT text FROM interests")}
+            for sha in {text_sha(t) for t in texts} - still_used:
+                store.db.execute("DELETE FROM vectors WHERE sha = ?", (sha,))
+            if not store.scalar("SELECT COUNT(*) FROM contacts WHERE interview_id = ?", (interview_id,)):
+                store.db.execute("DELETE FROM interviews WHERE id = ?", (interview_id,))
+            store.upsert(
+                "forgotten",
+                {"id_hash": forgotten_hash(contact_id), "at": now.isoformat(timespec="seconds")},
+                ("id_hash",),
+            )
+            store.set_meta("rank_fingerprint", "")
+        done = [
+            f"forgot {name}: {counts['interests']} interests, {counts['suggestions']} suggestions,"
+            f" {counts['actions']} history entries"
+        ]
+        done += _scrub_reports(store, config, name, now, report.write_report)
+    done.append("their interview file is left as it is (edit it if you wish); later runs will not read them back")
+    return done
+
+
+def _scrub_reports(store: Store, config: Config, name: str, now: dt.datetime, write: Any) -> list[str]:
+    """Re-render the latest report without the contact; drop older files that still name them."""
+    reports = config.paths.reports
+    if not reports.is_dir():
+        return []
+    folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink())
+    done = []
+    for folder in folders:
+        mentions = [f for f in sorted(folder.iterdir()) if f.is_file() and name in f.read_text("utf-8", "replace")]
+        if not mentions:
+            continue
+        if folder == folders[-1]:
+            try:
+                day = dt.date.fromisoformat(folder.name)
+            except ValueError:
+                day = now.date()
+            write(store, config, dt.datetime.combine(day, now.timetz()))
+            done.append(f"rewrote {folder} without them")
+        else:
+            for file in mentions:
+                file.unlink()
+            done.append(f"removed {len(mentions)} files of the older report {folder.name} that named them")
+    return done

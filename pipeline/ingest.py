@@ -6,19 +6,24 @@ batches, so it can be re-run at any time and does no work twice.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from pipeline import dedupe, health
 from pipeline.archive import Archive, ArchiveEntry
 from pipeline.errors import FetchError
-from pipeline.extract import extract, sniff_kind
-from pipeline.feeds import parse_feed
+from pipeline.extract import Extracted, sniff_kind
+from pipeline.feeds import check_xml_parser, parse_feed
 from pipeline.fetch import Fetcher
 from pipeline.sources import Source, folder_files
 from pipeline.store import Store
+from pipeline.workers import ExtractPool, Task
 
 log = logging.getLogger(__name__)
 
@@ -82,25 +87,53 @@ def _get(
     return "downloaded", entry
 
 
+def current_run(store: Store) -> int:
+    """The id of the run in progress (0 when a stage is called outside a run, as in tests)."""
+    return int(store.scalar("SELECT MAX(id) FROM runs") or 0)
+
+
+def _record_source(store: Store, run_id: int, source_id: str, state: str, reason: str | None, seconds: float) -> None:
+    """This run's one state for a source (no commit: the caller's transaction holds it)."""
+    store.db.execute(
+        "INSERT OR REPLACE INTO source_runs (run_id, source_id, state, reason, seconds) VALUES (?, ?, ?, ?, ?)",
+        (run_id, source_id, state, reason, round(seconds, 3)),
+    )
+
+
 def fetch_feeds(
     store: Store, archive: Archive, fetcher: Fetcher | None, now: str, progress: Progress = _noop
 ) -> Counter[str]:
-    """Fetch every feed source with a conditional GET; one recorded state per source."""
+    """Fetch every due feed with a conditional GET; each source ends in exactly one recorded state.
+
+    States: new, not_modified, failed (with a reason), backoff_skip, disabled (see `health`).
+    """
     counts: Counter[str] = Counter()
+    today = dt.date.fromisoformat(now[:10])
+    run_id = current_run(store)
     rows = store.query("SELECT * FROM sources WHERE kind = 'feed' AND COALESCE(state, '') != 'removed'")
     for row in rows:
-        url = row["location"]
+        counts["sources"] += 1
+        verdict = health.verdict(row["disabled_at"], row["next_attempt_on"], today)
+        if verdict != "due":
+            failures = row["consecutive_failures"]
+            why = (
+                f"disabled after {failures} failures in a row ({row['reason']}); re-enable with `gifts enable`"
+                if verdict == "disabled"
+                else f"backoff until {row['next_attempt_on']} after {failures} failures ({row['reason']})"
+            )
+            with store.transaction():
+                store.db.execute("UPDATE sources SET state = ? WHERE id = ?", (verdict, row["id"]))
+                _record_source(store, run_id, row["id"], verdict, why, 0.0)
+            counts[f"sources_{verdict}"] += 1
+            progress(1)
+            continue
+        started = time.monotonic()
         try:
-            how, entry = _get(url, archive, fetcher, now, row["etag"], row["last_modified"])
+            how, entry = _get(row["location"], archive, fetcher, now, row["etag"], row["last_modified"])
         except FetchError as exc:
             log.warning("feed failed: %s", exc)
             counts["sources_failed"] += 1
-            with store.transaction():
-                store.db.execute(
-                    "UPDATE sources SET state = 'failed', reason = ?, last_attempt_at = ?,"
-                    " consecutive_failures = consecutive_failures + 1 WHERE id = ?",
-                    (exc.reason, now, row["id"]),
-                )
+            _record_feed_failure(store, run_id, row, exc.reason, now, today, time.monotonic() - started, fetcher)
             progress(1)
             continue
         if how == "downloaded":
@@ -112,10 +145,12 @@ def fetch_feeds(
         state = "new" if changed else "not_modified"
         if state == "not_modified":
             counts["not_modified"] += 1
+        counts[f"sources_{state}"] += 1
         with store.transaction():
             store.db.execute(
                 "UPDATE sources SET state = ?, reason = NULL, raw_sha = ?, etag = ?, last_modified = ?,"
-                " last_attempt_at = ?, last_ok_at = ?, consecutive_failures = 0 WHERE id = ?",
+                " last_attempt_at = ?, last_ok_at = ?, consecutive_failures = 0, next_attempt_on = NULL,"
+                " last_failed_on = NULL WHERE id = ?",
                 (
                     state,
                     sha,
@@ -126,12 +161,51 @@ def fetch_feeds(
                     row["id"],
                 ),
             )
+            _record_source(store, run_id, row["id"], state, None, time.monotonic() - started)
         progress(1)
     return counts
 
 
+def _record_feed_failure(
+    store: Store,
+    run_id: int,
+    row: Any,
+    reason: str,
+    now: str,
+    today: dt.date,
+    seconds: float,
+    fetcher: Fetcher | None,
+) -> None:
+    with store.transaction():
+        if fetcher is None:
+            # Offline, a feed missing from the archive says nothing about the feed's health.
+            store.db.execute(
+                "UPDATE sources SET state = 'failed', reason = ?, last_attempt_at = ? WHERE id = ?",
+                (reason, now, row["id"]),
+            )
+        else:
+            after = health.after_failure(row["consecutive_failures"], row["last_failed_on"], today)
+            store.db.execute(
+                "UPDATE sources SET state = 'failed', reason = ?, last_attempt_at = ?, consecutive_failures = ?,"
+                " last_failed_on = ?, next_attempt_on = ?, disabled_at = CASE WHEN ? THEN ? ELSE disabled_at END"
+                " WHERE id = ?",
+                (
+                    reason,
+                    now,
+                    after.failures,
+                    today.isoformat(),
+                    after.next_attempt_on,
+                    after.disabled,
+                    now,
+                    row["id"],
+                ),
+            )
+        _record_source(store, run_id, row["id"], "failed", reason, seconds)
+
+
 def parse_sources(store: Store, archive: Archive, now: str, max_entries: int) -> Counter[str]:
     """Turn new feed bodies and new or changed local files into pending documents."""
+    check_xml_parser()
     counts: Counter[str] = Counter()
     feeds = store.query(
         "SELECT * FROM sources WHERE kind = 'feed' AND raw_sha IS NOT NULL"
@@ -143,6 +217,12 @@ def parse_sources(store: Store, archive: Archive, now: str, max_entries: int) ->
             log.warning("feed %s is ill-formed and yielded nothing: %s", row["location"], parsed.bozo)
         with store.transaction():
             for entry in parsed.entries[:max_entries]:
+                if entry.guid and store.scalar(
+                    "SELECT 1 FROM documents WHERE source_id = ? AND guid = ? AND id != ?",
+                    (row["id"], entry.guid, entry.id),
+                ):
+                    counts["collapsed"] += 1  # the same GUID under a new URL: the same story
+                    continue
                 cursor = store.db.execute(
                     "INSERT INTO documents (id, source_id, url, guid, title, author, published, summary,"
                     " kind, state, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
@@ -172,13 +252,16 @@ def parse_sources(store: Store, archive: Archive, now: str, max_entries: int) ->
 
 
 def _scan_folder(store: Store, archive: Archive, source: str, folder: Path, now: str) -> Counter[str]:
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter({"sources": 1})
+    run_id = current_run(store)
+    started = time.monotonic()
     if not folder.is_dir():
         with store.transaction():
             store.db.execute(
                 "UPDATE sources SET state = 'failed', reason = 'folder missing', last_attempt_at = ? WHERE id = ?",
                 (now, source),
             )
+            _record_source(store, run_id, source, "failed", "folder missing", 0.0)
         counts["sources_failed"] += 1
         return counts
     known = {
@@ -189,7 +272,11 @@ def _scan_folder(store: Store, archive: Archive, source: str, folder: Path, now:
         for path, kind in folder_files(folder):
             relative = path.relative_to(folder).as_posix()
             doc_id = hashlib.sha256(f"{source}|{relative}".encode()).hexdigest()[:16]
-            sha = archive.put(path.read_bytes())
+            try:
+                sha = archive.put(path.read_bytes())
+            except OSError as exc:
+                log.warning("cannot read %s: %s", path, exc.strerror)
+                continue
             if known.get(doc_id) == sha:
                 continue
             changed += 1
@@ -207,31 +294,44 @@ def _scan_folder(store: Store, archive: Archive, source: str, folder: Path, now:
                     "state": "pending",
                     "reason": None,
                     "first_seen": now,
+                    "simhash": None,
+                    "duplicate_of": None,
                 },
             )
+        state = "new" if changed else "not_modified"
         store.db.execute(
             "UPDATE sources SET state = ?, reason = NULL, last_attempt_at = ?, last_ok_at = ?,"
             " consecutive_failures = 0 WHERE id = ?",
-            ("new" if changed else "not_modified", now, now, source),
+            (state, now, now, source),
         )
+        _record_source(store, run_id, source, state, None, time.monotonic() - started)
     counts["new_documents"] += changed
-    counts["new" if changed else "not_modified"] += 1
+    counts[state] += 1
+    counts[f"sources_{state}"] += 1
     return counts
 
 
 def fetch_documents(
     store: Store, archive: Archive, fetcher: Fetcher | None, now: str, progress: Progress = _noop
 ) -> Counter[str]:
-    """Fetch the page or PDF behind every pending feed entry (the archive answers repeats)."""
+    """Fetch the page or PDF behind every pending feed entry (the archive answers repeats).
+
+    robots.txt is honoured for these pages; a refused, oversized or unreachable page ends in
+    blocked, too_large or extract_failed with its reason.
+    """
     counts: Counter[str] = Counter()
     rows = store.query("SELECT id, url FROM documents WHERE state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
     for row in rows:
+        started = time.monotonic()
         try:
             # An article's page is fetched once: if the archive has it, later runs reuse it.
             entry = archive.get(row["url"])
             if entry is not None and archive.has(entry.sha256):
                 counts["archive_hits"] += 1
             else:
+                refused = fetcher.robots_block(row["url"]) if fetcher is not None else None
+                if refused:
+                    raise FetchError(row["url"], refused)
                 how, entry = _get(row["url"], archive, fetcher, now)
                 counts["fetched" if how == "downloaded" else "archive_hits"] += 1
         except FetchError as exc:
@@ -244,16 +344,16 @@ def fetch_documents(
             counts[state] += 1
             with store.transaction():
                 store.db.execute(
-                    "UPDATE documents SET state = ?, reason = ? WHERE id = ?",
-                    (state, f"fetch: {exc.reason}", row["id"]),
+                    "UPDATE documents SET state = ?, reason = ?, seconds = ? WHERE id = ?",
+                    (state, f"fetch: {exc.reason}", round(time.monotonic() - started, 3), row["id"]),
                 )
             progress(1)
             continue
         assert entry is not None  # noqa: S101 -- archive hits and downloads both carry an entry
         with store.transaction():
             store.db.execute(
-                "UPDATE documents SET raw_sha = ?, kind = COALESCE(?, kind) WHERE id = ?",
-                (entry.sha256, _kind_from_type(entry.content_type), row["id"]),
+                "UPDATE documents SET raw_sha = ?, kind = COALESCE(?, kind), seconds = ? WHERE id = ?",
+                (entry.sha256, _kind_from_type(entry.content_type), round(time.monotonic() - started, 3), row["id"]),
             )
         progress(1)
     return counts
@@ -267,42 +367,78 @@ def _kind_from_type(content_type: str) -> str | None:
     return None
 
 
-def extract_documents(store: Store, archive: Archive, now: str, progress: Progress = _noop) -> Counter[str]:
-    """Extract text from every pending document that has its raw body."""
+def extract_documents(
+    store: Store, archive: Archive, now: str, progress: Progress = _noop, pool: ExtractPool | None = None
+) -> Counter[str]:
+    """Extract text from every pending document that has its raw body, in worker processes.
+
+    Each result is committed as it arrives; then near-duplicates of kept documents collapse.
+
+    Args:
+        pool: the workers to use (tests pass small limits); None starts a default pool.
+    """
     counts: Counter[str] = Counter()
-    rows = store.query(
-        "SELECT id, raw_sha, kind, title, url FROM documents WHERE state = 'pending' AND raw_sha IS NOT NULL"
-    )
-    for row in rows:
-        body = archive.read(row["raw_sha"])
-        kind = sniff_kind(body, "", row["kind"] or "text")
-        result = extract(body, kind)
-        counts[result.state] += 1
-        text = result.text
-        title = row["title"]
-        if result.title and (row["url"] is None or not title):
-            title = result.title  # local files have only a file name; the document knows better
-        words = len(text.split())
-        with store.transaction():
-            store.db.execute(
-                "UPDATE documents SET state = ?, reason = ?, text = ?, text_sha = ?, words = ?, kind = ?,"
-                " title = ?, extracted_at = ? WHERE id = ?",
-                (
-                    result.state,
-                    result.reason,
-                    text or None,
-                    hashlib.sha256(text.encode()).hexdigest() if text else None,
-                    words,
-                    kind,
-                    title,
-                    now,
-                    row["id"],
-                ),
-            )
-        if result.state != "extracted":
-            log.warning("extract failed for %s: %s", row["url"] or row["id"], result.reason)
-        progress(1)
-    return counts
+    rows = {
+        r["id"]: r
+        for r in store.query(
+            "SELECT id, raw_sha, kind, title, url, seconds FROM documents"
+            " WHERE state = 'pending' AND raw_sha IS NOT NULL"
+        )
+    }
+    tasks = []
+    for row in rows.values():
+        path = archive.path_of(row["raw_sha"])
+        with path.open("rb") as handle:
+            head = handle.read(4096)  # enough to sniff the kind; the body itself stays on disk
+        tasks.append(Task(row["id"], path, sniff_kind(head, "", row["kind"] or "text")))
+    kinds = {task.key: task.kind for task in tasks}
+    done_here: set[str] = set()
+    if tasks:
+        workers = pool or ExtractPool()
+        with workers:
+            for outcome in workers.run(tasks):
+                row = rows[outcome.key]
+                seconds = (row["seconds"] or 0.0) + outcome.seconds  # its fetch, then its extraction
+                _save_extracted(store, row, outcome.result, kinds[outcome.key], seconds, now)
+                counts[outcome.result.state] += 1
+                done_here.add(outcome.key)
+                progress(1)
+        counts["extract_longest_ms"] = int(workers.stats.longest_task_s * 1000)
+        counts["extract_worker_peak_rss_kb"] = workers.stats.peak_worker_rss_kb
+        counts["extract_timeouts"] = workers.stats.timeouts
+    collapsed = dedupe.collapse(store)
+    if collapsed["duplicate"]:
+        ids = {r["id"] for r in store.query("SELECT id FROM documents WHERE state = 'duplicate'")}
+        here = len(ids & done_here)
+        counts["extracted"] -= min(here, counts["extracted"])
+        counts["duplicate"] += collapsed["duplicate"]
+    return +counts
+
+
+def _save_extracted(store: Store, row: Any, result: Extracted, kind: str, seconds: float, now: str) -> None:
+    text = result.text
+    title = row["title"]
+    if result.title and (row["url"] is None or not title):
+        title = result.title  # local files have only a file name; the document knows better
+    with store.transaction():
+        store.db.execute(
+            "UPDATE documents SET state = ?, reason = ?, text = ?, text_sha = ?, words = ?, kind = ?,"
+            " title = ?, extracted_at = ?, seconds = ? WHERE id = ?",
+            (
+                result.state,
+                result.reason,
+                text or None,
+                hashlib.sha256(text.encode()).hexdigest() if text else None,
+                len(text.split()),
+                kind,
+                title,
+                now,
+                round(seconds, 3),
+                row["id"],
+            ),
+        )
+    if result.state != "extracted":
+        log.warning("extract failed for %s: %s", row["url"] or row["id"], result.reason)
 
 
 def pending_count(store: Store, sql_where: str) -> int:

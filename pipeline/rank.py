@@ -76,14 +76,21 @@ def _select(
     interest_of: np.ndarray,
     doc_vectors: np.ndarray,
     k: int,
+    must_cover: set[int] | None = None,
 ) -> list[int]:
-    """Greedy MMR that first gives every interest its best document, and never takes a near-duplicate."""
+    """Greedy MMR that first gives every interest its best document, and never takes a near-duplicate.
+
+    `must_cover` limits that first pass to some interests (said ones: an inferred interest earns a
+    place on its score alone); None covers every interest.
+    """
     chosen: list[int] = []
     pool = list(order)
     covered: set[int] = set()
     while pool and len(chosen) < k:
         best_i, best_value = -1, -np.inf
         uncovered = {int(interest_of[d]) for d in pool} - covered
+        if must_cover is not None:
+            uncovered &= must_cover
         for position, doc in enumerate(pool):
             if uncovered and int(interest_of[doc]) not in uncovered:
                 continue
@@ -141,7 +148,8 @@ def rank_contact(
     # always scores 1 even when it is only a weak match.
     mask &= dense >= settings.min_score
     order = [int(i) for i in np.argsort(-score, kind="stable") if mask[i]]
-    picked = _select(order, score, which, doc_vectors, settings.top_k)
+    said = {n for n, (interest, _) in enumerate(per_interest) if interest.kind != "inferred"}
+    picked = _select(order, score, which, doc_vectors, settings.top_k, said)
     out = []
     for rank, doc in enumerate(picked, start=1):
         interest = per_interest[int(which[doc])][0]
@@ -163,6 +171,7 @@ def rank_contact(
                     "fused": round(float(base[doc]), 4),
                     "freshness": round(float(fresh[doc]), 4),
                     "interest_weight": float(interest.weight),
+                    "inferred": 1.0 if interest.kind == "inferred" else 0.0,
                 },
             )
         )

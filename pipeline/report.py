@@ -1,8 +1,8 @@
-"""Report stage: one dated folder per run with index.html, report.md and suggestions.csv.
+"""Report stage: one dated folder per run with index.html, report.md, suggestions.csv and .parquet.
 
 Every value that came from a feed or page is untrusted: Jinja2 autoescapes the HTML, links are
-kept only when they are http(s), and CSV cells that a spreadsheet would run as formulas are
-defused.
+kept only when they are http(s), highlighted passages are escaped before any markup is added,
+and CSV cells that a spreadsheet would run as formulas are defused.
 """
 
 from __future__ import annotations
@@ -10,13 +10,17 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+from markupsafe import Markup, escape
 
+from pipeline.charts import scores_by_contact_svg
 from pipeline.config import Config
 from pipeline.store import Store
 
@@ -25,7 +29,16 @@ CSV_COLUMNS = (
     "matched_interest", "best_passage", "published", "interest_snippet", "dense", "lexical", "freshness",
     "decision",
 )  # fmt: skip
+PARQUET_COLUMNS = (
+    "suggestion_id", "contact_id", "contact", "company", "doc_id", "rank", "score", "dense", "lexical", "fused",
+    "freshness", "interest_weight", "title", "url", "source", "author", "published", "words", "matched_interest",
+    "interest_snippet", "best_passage",
+)  # fmt: skip
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+PASSAGE_CHARS = 420
+WORDS_PER_MINUTE = 230
+_WORD = re.compile(r"[^\W_]+")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +71,84 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def gather(store: Store) -> tuple[list[Card], list[dict[str, Any]], list[dict[str, Any]]]:
-    """(cards for open interviews, closed interviews, source health) from the store."""
+def clip(text: str, limit: int = PASSAGE_CHARS) -> str:
+    """Cut at a word boundary at or before `limit` characters, marking the cut with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + " ..."
+
+
+def highlight(text: str, query: str) -> Markup:
+    """`text` escaped, with the words that share a stem with `query`'s words wrapped in <mark>.
+
+    Stems and stop words are those of the lexical ranking (English Snowball, bm25s's list), so
+    what is marked is what BM25 matched. Escaping comes first, piece by piece, and only the
+    fixed <mark> tags are added as markup.
+    """
+    import Stemmer
+    from bm25s.stopwords import STOPWORDS_EN
+
+    stemmer = Stemmer.Stemmer("english")
+    stop = set(STOPWORDS_EN)
+    wanted = {stemmer.stemWord(w) for w in (m.lower() for m in _WORD.findall(query)) if w not in stop and len(w) > 1}
+    pieces: list[Markup] = []
+    position = 0
+    for match in _WORD.finditer(text):
+        pieces.append(escape(text[position : match.start()]))
+        word = match.group()
+        if word.lower() not in stop and stemmer.stemWord(word.lower()) in wanted:
+            pieces.append(Markup("<mark>%s</mark>") % word)
+        else:
+            pieces.append(escape(word))
+        position = match.end()
+    pieces.append(escape(text[position:]))
+    return Markup("").join(pieces)
+
+
+def md_text(value: Any) -> str:
+    """Backslash-escape Markdown and HTML syntax, so pasted notes cannot grow links, tags or code."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split())) if value is not None else ""
+
+
+def score_bar(score: float, parts: Mapping[str, float], dense_weight: float, lexical_weight: float) -> dict[str, float]:
+    """Widths in percent of the score bar: the score split between its semantic and keyword shares."""
+    semantic = dense_weight * max(float(parts.get("dense", 0.0)), 0.0)
+    keywords = lexical_weight * max(float(parts.get("lexical", 0.0)), 0.0)
+    total = semantic + keywords
+    width = min(max(score, 0.0), 1.0) * 100
+    if total <= 0:
+        return {"semantic": round(width, 1), "keywords": 0.0}
+    return {"semantic": round(width * semantic / total, 1), "keywords": round(width * keywords / total, 1)}
+
+
+def gather(
+    store: Store, weights: tuple[float, float] = (0.7, 0.3)
+) -> tuple[list[Card], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(cards for open interviews, closed interviews, source health) from the store.
+
+    Args:
+        weights: the rank settings' (dense_weight, lexical_weight), to split each score bar.
+    """
     interviews = {r["id"]: dict(r) for r in store.query("SELECT * FROM interviews")}
     interests: dict[str, list[dict[str, Any]]] = {}
     for r in store.query("SELECT * FROM interests ORDER BY rowid"):
         interests.setdefault(r["contact_id"], []).append(dict(r))
     suggestions: dict[str, list[dict[str, Any]]] = {}
     for r in store.query(
-        "SELECT s.*, d.title, d.url, d.published, d.words, d.kind, COALESCE(src.title, src.location) AS source,"
-        " i.snippet AS interest_snippet, i.kind AS interest_kind"
+        "SELECT s.*, d.title, d.url, d.author, d.published, d.words, d.kind,"
+        " COALESCE(src.title, src.location) AS source, i.snippet AS interest_snippet, i.kind AS interest_kind"
         " FROM suggestions s JOIN documents d ON d.id = s.doc_id JOIN sources src ON src.id = d.source_id"
         " LEFT JOIN interests i ON i.id = s.interest_id WHERE s.active = 1 ORDER BY s.contact_id, s.rank"
     ):
         row = dict(r)
         row["parts"] = json.loads(row["parts"] or "{}")
         row["href"] = safe_url(row["url"])
-        row["reading_minutes"] = max(1, round((row["words"] or 0) / 230))
+        row["reading_minutes"] = max(1, round((row["words"] or 0) / WORDS_PER_MINUTE))
+        row["passage_html"] = highlight(clip(row["best_passage"] or ""), row["matched_interest"] or "")
+        row["bar"] = score_bar(row["score"] or 0.0, row["parts"], *weights)
+        row["draft"] = None  # a draft note, when the planner writes one
         suggestions.setdefault(row["contact_id"], []).append(row)
     cards = []
     closed = []
@@ -111,22 +185,36 @@ def gather(store: Store) -> tuple[list[Card], list[dict[str, Any]], list[dict[st
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("pipeline", "templates"),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["md"] = md_text
+    return env
 
 
 def render(template: str, **context: Any) -> str:
     return _environment().get_template(template).render(**context)
 
 
-def write_report(store: Store, config: Config, now: dt.datetime) -> Path:
-    """Write this run's report folder and point `latest` at it; returns the folder."""
-    cards, closed, sources = gather(store)
+def _last_timings(store: Store) -> dict[str, float]:
+    """Stage timings of the latest run that recorded them (for `gifts report` on its own)."""
+    raw = store.scalar("SELECT timings FROM runs WHERE timings IS NOT NULL ORDER BY id DESC LIMIT 1")
+    return {str(k): float(v) for k, v in json.loads(raw).items()} if raw else {}
+
+
+def report_context(
+    store: Store, config: Config, now: dt.datetime, timings: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """Everything the templates need, read from the store.
+
+    Args:
+        timings: seconds per stage of the run writing this report; None takes the last recorded run's.
+    """
+    cards, closed, sources = gather(store, (config.rank.dense_weight, config.rank.lexical_weight))
     last_run = store.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
     totals = {
         "documents": int(store.scalar("SELECT COUNT(*) FROM documents WHERE state = 'extracted'") or 0),
@@ -141,7 +229,10 @@ def write_report(store: Store, config: Config, now: dt.datetime) -> Path:
             store.scalar("SELECT COUNT(*) FROM documents WHERE state NOT IN ('extracted', 'pending')") or 0
         ),
     }
-    context = {
+    stage_timings = dict(timings) if timings is not None else _last_timings(store)
+    chart = scores_by_contact_svg([(card.name, [float(s["score"]) for s in card.suggestions]) for card in cards])
+    due, next_due = follow_ups(store, config, now, cards)
+    return {
         "workspace": config.name,
         "generated": now.strftime("%Y-%m-%d %H:%M"),
         "date": now.date().isoformat(),
@@ -150,15 +241,103 @@ def write_report(store: Store, config: Config, now: dt.datetime) -> Path:
         "sources": sources,
         "totals": totals,
         "run": dict(last_run[0]) if last_run else {},
+        "timings": stage_timings,
+        "chart": Markup(chart),  # noqa: S704 -- rebuilt from an allowlist by charts.sanitize_svg
         "contacts_with": sum(1 for c in cards if c.suggestions),
+        # From the follow-up planner: what is due today, and when each other contact is next due.
+        # Each suggestion row also carries a "draft" note.
+        "due": due,  # dicts: contact_id, name, company, kind ("thank_you" | "gift"), suggestion_id or None, why
+        "next_due": next_due,  # contact_id -> ISO date of the next follow-up
     }
+
+
+# -- follow-ups: the planner's due list and draft notes (pipeline.plan, pipeline.drafts) ----------------
+def follow_ups(
+    store: Store, config: Config, now: dt.datetime, cards: Sequence[Card]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """(due today, next due date per other contact); fills each suggestion row's "draft" in place.
+
+    A contact whose thank-you is still due gets thank-you drafts, everyone else follow-up drafts;
+    a thank-you with no gift good enough gets a draft of its own in its due entry.
+    """
+    from pipeline import drafts, plan
+
+    planned = {f.contact_id: f for f in plan.followups(store, config, now)}
+    env = drafts.environment(config.paths.templates)
+    due: list[dict[str, Any]] = []
+    next_due: dict[str, str] = {}
+    for card in cards:
+        follow = planned.get(card.contact_id)
+        kind = "thank_you" if follow is not None and follow.due == "thank_you" else "follow_up"
+        interests = {i["id"]: i for i in card.interests}
+        common: dict[str, Any] = {
+            "tone": config.drafts.tone, "signature": config.drafts.signature, "name": card.name,
+            "company": card.company, "position": card.position, "interview_date": card.interview_date,
+        }  # fmt: skip
+        for s in card.suggestions:
+            interest = interests.get(s["interest_id"])
+            quote = (interest or {}).get("quote")
+            why = drafts.relevance_sentence(s["best_passage"] or "", s["matched_interest"], quote)
+            gift = drafts.Gift(s["title"], s["source"], s["href"], why)
+            s["draft"] = drafts.note(env, kind, interest=interest, gift=gift, **common)
+        if follow is None:
+            continue
+        if follow.due is None:
+            if follow.next_due is not None:
+                next_due[card.contact_id] = follow.next_due.isoformat()
+            continue
+        chosen = next((s for s in card.suggestions if s["id"] == follow.suggestion_id), None)
+        if chosen is not None:
+            draft = chosen["draft"]
+        else:
+            quoted = [i for i in card.interests if i.get("quote")]
+            draft = drafts.note(env, "thank_you", interest=quoted[0] if quoted else None, gift=None, **common)
+        due.append(
+            {
+                "contact_id": card.contact_id, "name": card.name, "company": card.company, "kind": follow.due,
+                "suggestion_id": follow.suggestion_id, "why": follow.why, "draft": draft,
+                "title": chosen["title"] if chosen else None,
+            }
+        )  # fmt: skip
+    return due, next_due
+
+
+def write_report(store: Store, config: Config, now: dt.datetime, timings: Mapping[str, float] | None = None) -> Path:
+    """Write this run's report folder and point `latest` at it; returns the folder.
+
+    Args:
+        timings: seconds per stage of the run writing this report; None takes the last recorded run's.
+    """
+    context = report_context(store, config, now, timings)
     folder = config.paths.reports / now.date().isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     _write(folder / "index.html", render("report.html.j2", **context))
     _write(folder / "report.md", render("report.md.j2", **context))
-    _write_csv(folder / "suggestions.csv", cards)
+    rows = suggestion_rows(context["cards"])
+    _write_csv(folder / "suggestions.csv", rows)
+    _write_parquet(folder / "suggestions.parquet", rows)
     _point_latest(config.paths.reports, folder)
     return folder
+
+
+def suggestion_rows(cards: Sequence[Card]) -> list[dict[str, Any]]:
+    """One flat record per suggestion with its score parts (PARQUET_COLUMNS), best first per contact."""
+    rows = []
+    for card in cards:
+        for s in card.suggestions:
+            parts = s["parts"]
+            rows.append(
+                {
+                    "suggestion_id": s["id"], "contact_id": card.contact_id, "contact": card.name,
+                    "company": card.company, "doc_id": s["doc_id"], "rank": s["rank"], "score": s["score"],
+                    "dense": parts.get("dense"), "lexical": parts.get("lexical"), "fused": parts.get("fused"),
+                    "freshness": parts.get("freshness"), "interest_weight": parts.get("interest_weight"),
+                    "title": s["title"], "url": s["url"], "source": s["source"], "author": s.get("author"),
+                    "published": s["published"], "words": s.get("words"), "matched_interest": s["matched_interest"],
+                    "interest_snippet": s["interest_snippet"], "best_passage": s["best_passage"],
+                }
+            )  # fmt: skip
+    return rows
 
 
 def _write(path: Path, text: str) -> None:
@@ -167,20 +346,31 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _write_csv(path: Path, cards: list[Card]) -> None:
+def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     tmp = path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
-        for card in cards:
-            for s in card.suggestions:
-                row = (
-                    s["id"], card.name, card.company, s["rank"], s["score"], s["title"], s["url"] or "",
-                    s["source"], s["matched_interest"], s["best_passage"], s["published"] or "",
-                    s["interest_snippet"] or "", s["parts"].get("dense"), s["parts"].get("lexical"),
-                    s["parts"].get("freshness"), "",
-                )  # fmt: skip
-                writer.writerow([csv_cell(v) for v in row])
+        for r in rows:
+            row = (
+                r["suggestion_id"], r["contact"], r["company"], r["rank"], r["score"], r["title"], r["url"] or "",
+                r["source"], r["matched_interest"], r["best_passage"], r["published"] or "",
+                r["interest_snippet"] or "", r["dense"], r["lexical"], r["freshness"], "",
+            )  # fmt: skip
+            writer.writerow([csv_cell(v) for v in row])
+    tmp.replace(path)
+
+
+def _write_parquet(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=list(PARQUET_COLUMNS))
+    for column in ("score", "dense", "lexical", "fused", "freshness", "interest_weight"):
+        frame[column] = frame[column].astype("float64")
+    for column in ("rank", "words"):
+        frame[column] = frame[column].astype("Int64")
+    tmp = path.with_suffix(".parquet.tmp")
+    frame.to_parquet(tmp, index=False, engine="pyarrow")
     tmp.replace(path)
 
 

@@ -80,7 +80,7 @@ class LexicalIndex:
 def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
     ranks = np.empty(len(scores), dtype=np.float32)
     ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1, dtype=np.float32)
-    return 1.0 / (k + ranks)
+    return np.asarray(1.0 / (k + ranks), dtype=np.float32)
 
 
 class HybridIndex:
@@ -129,8 +129,8 @@ class HybridIndex:
         if s.fusion == "lexical":
             return lexical.copy()
         if s.fusion == "rrf":
-            return _rrf(dense, s.rrf_k) + _rrf(lexical, s.rrf_k)
-        return s.dense_weight * dense + s.lexical_weight * lexical
+            return np.asarray(_rrf(dense, s.rrf_k) + _rrf(lexical, s.rrf_k))
+        return np.asarray(s.dense_weight * dense + s.lexical_weight * lexical)
 
     def score(self, query_text: str, query_vector: np.ndarray) -> QueryScores:
         dense, where = self.dense(query_vector)

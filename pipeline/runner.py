@@ -6,6 +6,7 @@ notebooks can replay any day; only the CLI reads the wall clock.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from pipeline import ingest, profile, report, vectors
+from pipeline import drafts, feedback, history, ingest, profile, report, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.embed import Embedder, load_embedder, model_key
@@ -78,6 +79,7 @@ class Context:
     _embedder: Embedder | None = None
     _fetcher: Fetcher | None = None
     report_dir: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # stages finished so far, for the report
 
     @property
     def stamp(self) -> str:
@@ -154,7 +156,14 @@ def _extract(ctx: Context) -> Counter[str]:
 
 
 def _profile(ctx: Context) -> Counter[str]:
-    return profile.profile_interviews(ctx.store, ctx.config.paths.interviews)
+    def embedder() -> Embedder:
+        model = ctx.embedder()
+        if model.name != ctx.model:
+            raise GiftsError(f"embedder {model.name} does not match the manifest's {ctx.model}")
+        return model
+
+    # Inferring interests needs the model, loaded only when an interview file changed.
+    return profile.profile_interviews(ctx.store, ctx.config.paths.interviews, ctx.config.interests, embedder)
 
 
 def _embed(ctx: Context) -> Counter[str]:
@@ -173,18 +182,66 @@ def _embed(ctx: Context) -> Counter[str]:
     return Counter({"passaged": cut, "embedded": embedded})
 
 
-def exclusions(ctx: Context) -> dict[str, set[str]]:
-    """Per contact: documents already sent, skipped or refused, and every document of a refused source."""
-    out: dict[str, set[str]] = {}
-    for r in ctx.store.query(
-        "SELECT a.contact_id, a.doc_id, a.action, d.source_id FROM actions a"
-        " LEFT JOIN documents d ON d.id = a.doc_id WHERE a.action IN ('sent', 'skip', 'never')"
-    ):
-        out.setdefault(r["contact_id"], set()).add(r["doc_id"])
-        if r["action"] == "never" and r["source_id"]:
-            docs = ctx.store.query("SELECT id FROM documents WHERE source_id = ?", (r["source_id"],))
-            out[r["contact_id"]].update(d["id"] for d in docs)
-    return out
+def exclusions(ctx: Context) -> history.Exclusions:
+    """Per contact: documents already sent, skipped or refused (by document, source or topic), and
+    documents sent to a colleague at the same company within `history.colleague_window_days`."""
+    doc_source = {r["id"]: r["source_id"] for r in ctx.store.query("SELECT id, source_id FROM documents")}
+    company_of = {r["id"]: r["company"] for r in ctx.store.query("SELECT id, company FROM contacts")}
+    return history.exclusions(
+        history.load_actions(ctx.store), doc_source, company_of, ctx.today, ctx.config.history.colleague_window_days
+    )
+
+
+def _feedback_model(ctx: Context) -> feedback.FeedbackModel | None:
+    """The re-ranker to apply, (re)trained when the number of decisions changed; None keeps the base ranking."""
+    settings = ctx.config.feedback
+    if not settings.enabled:
+        return None
+    examples = feedback.examples_from_actions(
+        dict(r) for r in ctx.store.query("SELECT action, at, features FROM actions")
+    )
+    if len(examples) < settings.min_decisions:
+        return None
+    model = feedback.load(ctx.config.paths.models)
+    if model is None or model.size != len(examples):
+        model = feedback.train(examples, settings.holdout, ctx.now)
+        if model is None:
+            return None
+        feedback.save(model, ctx.config.paths.models)
+        log.info("feedback model trained on %d decisions: AUC %.3f vs base %.3f", model.size, model.metric,
+                 model.base_metric)  # fmt: skip
+    return model if model.used else None
+
+
+def _rerank(
+    model: feedback.FeedbackModel,
+    ranked: list[Suggestion],
+    facts: dict[str, tuple[int, str, str]],
+    top_k: int,
+    kinds: dict[str, str],
+) -> list[Suggestion]:
+    """The model's order over a contact's wider candidate pool, cut back to `top_k`."""
+    rows = [
+        feedback.features(
+            {**s.parts, "score": s.score}, words=facts[s.doc_id][0], doc_kind=facts[s.doc_id][1],
+            source_id=facts[s.doc_id][2], interest_kind=kinds.get(s.interest_id, "said"),
+        )
+        for s in ranked
+    ]  # fmt: skip
+    probability = model.predict(rows)
+    order = feedback.rerank_order(model, rows)[:top_k]
+    return [
+        dataclasses.replace(
+            ranked[i],
+            rank=n,
+            parts={**ranked[i].parts, "base_rank": ranked[i].rank, "feedback": round(float(probability[i]), 4)},
+        )
+        for n, i in enumerate(order, start=1)
+    ]
+
+
+def _file_sha(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
 
 def _rank_fingerprint(ctx: Context) -> str:
@@ -193,6 +250,9 @@ def _rank_fingerprint(ctx: Context) -> str:
         ctx.model,
         ctx.today.isoformat(),
         repr(ctx.config.rank),
+        repr(ctx.config.history),
+        repr(ctx.config.feedback),
+        _file_sha(ctx.config.paths.models / feedback.MODEL_FILE),
         ctx.store.query("SELECT id, text_sha FROM documents WHERE state = 'extracted' ORDER BY id"),
         ctx.store.query("SELECT * FROM interests ORDER BY id"),
         ctx.store.query("SELECT id, status FROM interviews ORDER BY id"),
@@ -249,19 +309,34 @@ def rank_all(ctx: Context) -> list[Suggestion]:
         raise GiftsError(f"{len(missing)} interests have no vectors yet: run `gifts embed` first")
     interest_vectors = {i: cached[sha] for i, sha in wanted.items()}
     excluded = exclusions(ctx)
+    model = _feedback_model(ctx)
+    settings = ctx.config.rank
+    if model is not None:
+        # The re-ranker chooses from a wider pool than the top k, or it could only reorder it.
+        settings = dataclasses.replace(settings, top_k=settings.top_k * ctx.config.feedback.pool)
+        facts = {
+            r["id"]: (int(r["words"] or 0), r["kind"] or "", r["source_id"] or "")
+            for r in ctx.store.query("SELECT id, words, kind, source_id FROM documents WHERE state = 'extracted'")
+        }
     out: list[Suggestion] = []
     for contact in contacts:
-        out.extend(
-            rank_contact(
-                contact, interest_vectors, index, corpus.docs, corpus.passage_texts, corpus.doc_vectors,
-                excluded.get(contact.id, set()), ctx.config.rank, ctx.today,
-            )
+        dropped = excluded.interests.get(contact.id, set())
+        if dropped:  # `never` for a topic: that interest no longer exists for this contact
+            contact = dataclasses.replace(contact, interests=tuple(i for i in contact.interests if i.id not in dropped))
+        ranked = rank_contact(
+            contact, interest_vectors, index, corpus.docs, corpus.passage_texts, corpus.doc_vectors,
+            excluded.docs.get(contact.id, set()), settings, ctx.today,
         )  # fmt: skip
+        if model is not None:
+            kinds = {i.id: i.kind for i in contact.interests}
+            ranked = _rerank(model, ranked, facts, ctx.config.rank.top_k, kinds)
+        out.extend(ranked)
     return out
 
 
 def _report(ctx: Context) -> Counter[str]:
-    ctx.report_dir = report.write_report(ctx.store, ctx.config, ctx.now)
+    drafts.install_templates(ctx.config.paths.templates)  # the user's editable copies, never overwritten
+    ctx.report_dir = report.write_report(ctx.store, ctx.config, ctx.now, ctx.timings)
     return Counter()
 
 
@@ -274,6 +349,17 @@ STAGE_FUNCTIONS: dict[str, Callable[[Context], Counter[str]]] = {
     "rank": _rank,
     "report": _report,
 }
+
+
+def _check_inputs(config: Config, stages: tuple[str, ...]) -> None:
+    """Validate the user's OPML and interview files before the store is touched, so a bad one
+    stops the run with its one-line error and nothing written."""
+    if {"fetch", "parse"} & set(stages):
+        configured_sources(config)
+    if "profile" in stages and config.paths.interviews.is_dir():
+        from pipeline.interviews import read_interviews
+
+        read_interviews(config.paths.interviews)
 
 
 def run(
@@ -294,6 +380,8 @@ def run(
     Raises:
         LockedError: when another run holds the workspace.
     """
+    stages = tuple(stages)
+    _check_inputs(config, stages)
     with ExitStack() as stack:
         stack.enter_context(WorkspaceLock(config.paths.interim))
         store = stack.enter_context(Store(config.paths.store))
@@ -301,7 +389,7 @@ def run(
         stack.callback(ctx.close)
         run_id = store.start_run(ctx.stamp)
         counts: Counter[str] = Counter()
-        timings: dict[str, float] = {}
+        timings = ctx.timings
         status = "failed"
         try:
             for stage in stages:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import xml.etree.ElementTree as ET
+import pyexpat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,12 +30,22 @@ def source_id(kind: str, location: str) -> str:
 
 
 def _is_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unbalanced [ in the host
+        return False
+
+
+class _Refused(Exception):
+    pass
 
 
 def read_opml(path: Path) -> list[tuple[str, str]]:
     """(feed URL, title) pairs from an OPML file; nested outlines (folders) are walked.
+
+    Parsed with expat directly, so a DOCTYPE or entity declaration is refused in any encoding the
+    file declares (UTF-16 included) before anything is expanded, and every error has its line.
 
     Raises:
         ConfigError: naming the file and line when it is not well-formed OPML or a URL is bad.
@@ -44,24 +54,41 @@ def read_opml(path: Path) -> list[tuple[str, str]]:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read OPML file: {exc.strerror}") from None
-    if b"<!DOCTYPE" in data[:4096].upper() or b"<!ENTITY" in data.upper():
-        raise ConfigError(f"{path}:1: OPML with a DOCTYPE or entities is refused")
-    try:
-        root = ET.fromstring(data)  # noqa: S314 -- DOCTYPE/entities refused above; expat >= 2.4 bounds the rest
-    except ET.ParseError as exc:
-        line = exc.position[0] if exc.position else 1
-        raise ConfigError(f"{path}:{line}: not well-formed OPML ({exc.msg if hasattr(exc, 'msg') else exc})") from None
-    if root.tag.lower() != "opml":
-        raise ConfigError(f"{path}:1: root element is <{root.tag}>, expected <opml>")
+    parser = pyexpat.ParserCreate()
     feeds: list[tuple[str, str]] = []
-    for outline in root.iter("outline"):
-        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+    seen_root: list[str] = []
+
+    def refuse(*_args: object) -> None:
+        raise _Refused("OPML with a DOCTYPE or entities is refused")
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        if not seen_root:
+            seen_root.append(name)
+            if name.lower() != "opml":
+                raise _Refused(f"root element is <{name}>, expected <opml>")
+        if name != "outline":
+            return
+        url = (attrs.get("xmlUrl") or attrs.get("xmlurl") or "").strip()
         if not url:
-            continue
+            return
         if not _is_http(url):
-            raise ConfigError(f"{path}: outline xmlUrl {url!r} is not an http(s) URL")
-        title = outline.get("title") or outline.get("text") or url
-        feeds.append((url, title.strip()))
+            raise _Refused(f"outline xmlUrl {url!r} is not an http(s) URL")
+        title = (attrs.get("title") or attrs.get("text") or url).strip()
+        feeds.append((url, title or url))
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler = start
+    try:
+        parser.Parse(data, True)
+    except _Refused as exc:
+        raise ConfigError(f"{path}:{parser.CurrentLineNumber}: {exc}") from None
+    except pyexpat.ExpatError as exc:
+        if b"<!doctype" in data[:65536].replace(b"\0", b"").lower():  # a lower-case one is not even XML
+            raise ConfigError(f"{path}:{exc.lineno}: OPML with a DOCTYPE or entities is refused") from None
+        raise ConfigError(f"{path}:{exc.lineno}: not well-formed OPML ({pyexpat.ErrorString(exc.code)})") from None
+    if not seen_root:
+        raise ConfigError(f"{path}:1: not an OPML file (no root element)")
     return feeds
 
 

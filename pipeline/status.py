@@ -27,7 +27,7 @@ def collect(config: Config) -> dict[str, Any]:
             dict(r)
             for r in store.query(
                 "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
-                " s.consecutive_failures, s.last_attempt_at, s.last_ok_at,"
+                " s.consecutive_failures, s.last_attempt_at, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
                 " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = 'extracted') AS documents"
                 " FROM sources s ORDER BY s.kind, title"
             )

@@ -131,6 +131,35 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: follow-up memory (interests from notes, per-interview cadence, replies, feedback, forget).
+    """
+    ALTER TABLE interests ADD COLUMN origin TEXT;       -- front_matter | notes | pin
+    ALTER TABLE interests ADD COLUMN quote TEXT;        -- the interviewer's words as the notes give them
+    ALTER TABLE interests ADD COLUMN why TEXT;          -- how an inferred interest was found
+    ALTER TABLE interviews ADD COLUMN cadence TEXT;     -- JSON: the interview's cadence overrides
+    ALTER TABLE contacts ADD COLUMN replied TEXT;       -- JSON: reply dates written in the interview file
+    ALTER TABLE actions ADD COLUMN scope TEXT;          -- never: source | topic
+    ALTER TABLE actions ADD COLUMN interest_id TEXT;    -- the topic a `never topic` refers to
+    ALTER TABLE actions ADD COLUMN features TEXT;       -- JSON: score parts at decision time, for feedback
+    CREATE TABLE forgotten (id_hash TEXT PRIMARY KEY, at TEXT NOT NULL);
+    """,
+    # 3: source health (backoff, disabled), one recorded state per source per run, near-duplicates.
+    """
+    ALTER TABLE sources ADD COLUMN next_attempt_on TEXT;    -- YYYY-MM-DD; before it: backoff_skip
+    ALTER TABLE sources ADD COLUMN disabled_at TEXT;        -- set after too many failures; `gifts enable`
+    ALTER TABLE sources ADD COLUMN last_failed_on TEXT;     -- YYYY-MM-DD of the latest failure
+    ALTER TABLE documents ADD COLUMN simhash INTEGER;       -- 64-bit text fingerprint (signed)
+    ALTER TABLE documents ADD COLUMN duplicate_of TEXT;     -- the document this one repeats
+    ALTER TABLE documents ADD COLUMN seconds REAL;          -- how long its fetch and extraction held the run
+    CREATE TABLE source_runs (
+        run_id INTEGER NOT NULL,
+        source_id TEXT NOT NULL,
+        state TEXT NOT NULL,                -- new | not_modified | failed | backoff_skip | disabled
+        reason TEXT,
+        seconds REAL,
+        PRIMARY KEY (run_id, source_id)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

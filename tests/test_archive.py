@@ -120,10 +120,6 @@ def test_line_with_unknown_fields_is_skipped(tmp_path: Path) -> None:
     assert list(Archive(root).index()) == ["https://a.example/feed"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: Archive.record appends after a torn last line without a newline, so the new line is lost",
-    strict=True,
-)
 def test_record_after_a_torn_line_survives_reload(tmp_path: Path) -> None:
     root = tmp_path / "raw"
     Archive(root).record(entry())

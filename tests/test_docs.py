@@ -17,6 +17,11 @@ SECTIONS = {
     "fetch": config_module.FetchSettings,
     "embed": config_module.EmbedSettings,
     "rank": config_module.RankSettings,
+    "interests": config_module.InterestSettings,
+    "cadence": config_module.CadenceSettings,
+    "history": config_module.HistorySettings,
+    "feedback": config_module.FeedbackSettings,
+    "drafts": config_module.DraftSettings,
 }
 
 

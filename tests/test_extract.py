@@ -95,11 +95,6 @@ def test_truncated_pdf_is_extract_failed(caplog: pytest.LogCaptureFixture) -> No
     assert result.reason is not None and result.reason.startswith("pdf")
 
 
-@pytest.mark.xfail(
-    reason="BUG: extract_pdf does not catch NotImplementedError (pypdf: unsupported stream filter), "
-    "so a corrupt PDF raises out of extract()",
-    strict=True,
-)
 def test_pdf_with_unknown_stream_filter_is_extract_failed(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.CRITICAL)
     body = (INBOX / "mentoring-programs-junior-data-engineers.pdf").read_bytes()

@@ -73,11 +73,6 @@ def test_white_paper_entries_are_pdfs() -> None:
         assert entry.url is not None and entry.url.endswith(".pdf")
 
 
-@pytest.mark.xfail(
-    reason="BUG: parse_feed passes response_headers without a content-type, so feedparser flags every "
-    "feed bozo (NonXMLContentType) and ParsedFeed.bozo is never None",
-    strict=True,
-)
 def test_well_formed_feed_is_not_bozo() -> None:
     url = "https://pipeline-post.example/feed.xml"
     assert parse_feed(sample_feed_body(url), url).bozo is None

@@ -144,11 +144,6 @@ def test_gzip_body_is_decoded(httpserver: HTTPServer) -> None:
         assert fetcher.get(httpserver.url_for("/gz")).body == b"hello " * 100
 
 
-@pytest.mark.xfail(
-    reason="BUG: Fetcher._read_capped caps after httpx inflates each whole network read, so a 50 KB bomb "
-    "allocates its full 50 MB (and copies) before the cap is checked",
-    strict=True,
-)
 def test_gzip_bomb_does_not_inflate_fully(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/bomb").respond_with_data(
         gzip_bomb(), content_type="text/html", headers={"Content-Encoding": "gzip"}
@@ -227,11 +222,6 @@ def test_slow_response_times_out(threaded_server: HTTPServer) -> None:
     assert time.monotonic() - started < 3
 
 
-@pytest.mark.xfail(
-    reason="BUG: Fetcher._read_capped reads iter_bytes(chunk_size=64 KiB), which buffers a trickling body, "
-    "so the deadline is only checked once the whole body has arrived",
-    strict=True,
-)
 def test_trickling_body_times_out_at_the_deadline(threaded_server: HTTPServer) -> None:
     def trickle(_request: Request) -> Response:
         def chunks() -> Iterator[bytes]:

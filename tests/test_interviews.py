@@ -11,7 +11,7 @@ import pytest
 from conftest import SAMPLE
 
 from pipeline.errors import ConfigError
-from pipeline.interviews import parse_interview, read_interviews
+from pipeline.interviews import attribute, parse_interview, read_interviews
 
 # Line numbers of this file are what the tests below point at.
 BASE = """\
@@ -120,7 +120,7 @@ def test_interest_ids_are_stable_across_reads() -> None:
     first = [i.id for c in parse_interview(path).contacts for i in c.interests]
     second = [i.id for c in parse_interview(path).contacts for i in c.interests]
     assert first == second
-    assert len(set(first)) == len(first) == 4
+    assert len(set(first)) == len(first) == 5  # four listed, one pinned
 
 
 def test_minimal_file_parses(tmp_path: Path) -> None:
@@ -231,7 +231,7 @@ def test_oversized_file_is_refused(tmp_path: Path) -> None:
     assert error.startswith(f"{path}: larger than 1048576 bytes")
 
 
-# -- known bugs ----------------------------------------------------------------------------------
+# -- exact lines (were known bugs: off by one, a first-name line, an escaping ValueError) ---------
 
 EXACT_LINES = [
     pytest.param(BASE.replace("status: active", "status: pending"), 4, id="status"),
@@ -242,34 +242,95 @@ EXACT_LINES = [
 ]
 
 
-@pytest.mark.xfail(
-    reason="BUG: interviews.py reports every front-matter line one too high: `front` keeps the newline after the"
-    " opening ---, so _field_line's `number + 1` and the YAML mark's `line + 2` both add one line too many",
-    strict=True,
-)
 @pytest.mark.parametrize(("text", "line"), EXACT_LINES)
 def test_errors_name_the_exact_line(tmp_path: Path, text: str, line: int) -> None:
     path, error = _error(tmp_path, text)
     assert error.startswith(f"{path}:{line}: "), error
 
 
-@pytest.mark.xfail(
-    raises=ValueError,
-    reason="BUG: interviews.parse_interview lets yaml's ValueError escape for a date-shaped but impossible date"
-    " (2026-02-30): SafeLoader builds datetime.date itself, outside the YAMLError handler",
-    strict=True,
-)
 def test_impossible_date_is_a_config_error(tmp_path: Path) -> None:
     path, error = _error(tmp_path, BASE.replace("2026-11-20", "2026-02-30"))
     assert error.startswith(f"{path}:3: date: ")
 
 
-@pytest.mark.xfail(
-    reason="BUG: interviews._field_line returns the first `name:` line of the file, so a nameless second"
-    " interviewer is reported at the first interviewer's line",
-    strict=True,
-)
 def test_nameless_second_interviewer_points_at_its_own_entry(tmp_path: Path) -> None:
     text = BASE.replace("      - Kafka consumer lag\n", "      - Kafka consumer lag\n  - role: CFO\n")
     path, error = _error(tmp_path, text)
     assert error.startswith(f"{path}:10: name: "), error
+
+
+# -- follow-up fields: cadence, pin, ban, replied; attribution; the scaffold ----------------------
+
+
+def test_cadence_pin_ban_and_replied_are_read(tmp_path: Path) -> None:
+    text = BASE.replace("status: active\n", "status: active\ncadence:\n  min_gap_days: 10\n  max_per_month: 2\n")
+    text = text.replace(
+        "      - Kafka consumer lag\n",
+        "      - Kafka consumer lag\n      - hiring plans\n    pin: schema registry\n    ban: [hiring]\n"
+        "    replied: [2026-11-22, '2026-11-25']\n",
+    )
+    interview = parse_interview(_write(tmp_path, text))
+    assert interview.cadence == {"min_gap_days": 10.0, "max_per_month": 2.0}
+    (jo,) = interview.contacts
+    assert [(i.text, i.origin) for i in jo.interests] == [
+        ("Kafka consumer lag", "front_matter"),
+        ("schema registry", "pin"),
+    ]
+    assert jo.replied == (dt.date(2026, 11, 22), dt.date(2026, 11, 25))
+    assert jo.interests[0].quote == "their Kafka consumer lag doubles every evening"
+
+
+FOLLOW_UP_ERRORS = [
+    pytest.param(BASE.replace("status: active", "status: active\ncadence: weekly"), "cadence", "a mapping", id="cad"),
+    pytest.param(
+        BASE.replace("status: active", "status: active\ncadence: {gap: 3}"), "cadence", "unknown key", id="key"
+    ),
+    pytest.param(
+        BASE.replace("status: active", "status: active\ncadence: {min_gap_days: -1}"), "cadence", "non-neg", id="neg"
+    ),
+    pytest.param(BASE.replace("    role: CTO", "    role: CTO\n    pin: [1, 2]"), "pin", "list of non-empty", id="pin"),
+    pytest.param(
+        BASE.replace("    role: CTO", "    role: CTO\n    replied: soon"), "replied", "YYYY-MM-DD", id="replied"
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "field", "message"), FOLLOW_UP_ERRORS)
+def test_follow_up_field_errors_name_file_line_and_field(tmp_path: Path, text: str, field: str, message: str) -> None:
+    path, error = _error(tmp_path, text)
+    assert re.match(rf"{re.escape(str(path))}:\d+: {field}: ", error), error
+    assert message in error
+
+
+def test_sentences_are_attributed_to_the_person_named_until_the_next_name() -> None:
+    notes = (
+        "Jo opened. She wants X.\nAl asked about Y. He also said Z.\n\nA new paragraph about nobody.\nJo and Al agreed."
+    )
+    assert attribute(notes, ["Jo", "Al"]) == {
+        "Jo": ["Jo opened.", "She wants X."],
+        "Al": ["Al asked about Y.", "He also said Z."],
+    }
+
+
+def test_the_scaffold_validates_and_new_interview_never_overwrites(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    config = tmp_path / "gifts.toml"
+    config.write_text("", encoding="utf-8")
+    args = ["--config", str(config), "new-interview", "--company", "Acme: Freight", "--date", "2026-12-02"]
+    result = CliRunner().invoke(main, [*args, "--interviewer", "Jo Smith", "--interviewer", "Al Bo"])
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "interviews" / "2026-12-02-acme-freight.md"
+    interview = parse_interview(path)
+    assert (interview.company, interview.date, interview.position) == ("Acme: Freight", dt.date(2026, 12, 2), None)
+    assert [c.name for c in interview.contacts] == ["Jo Smith", "Al Bo"]
+    assert all(c.interests == () for c in interview.contacts)
+    for field in ("company", "position", "date", "status", "cadence", "interviewers", "role", "email", "pin", "ban"):
+        line = next(line for line in path.read_text(encoding="utf-8").splitlines() if f"{field}:" in line)
+        assert "#" in line, field
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 2 and "already exists" in again.stderr
+    bad = CliRunner().invoke(main, [*args[:-1], "soon"])
+    assert bad.exit_code == 2 and "--date" in bad.stderr

@@ -100,8 +100,9 @@ def test_live_run_then_conditional_rerun(live: tuple[Path, list[str]]) -> None:
         }
         runs = store.query("SELECT status, counts FROM runs ORDER BY id")
     assert states["feed.xml"][0] == "not_modified"
-    assert states["dead.xml"] == ("failed", "http 404", 2)
-    assert [r["status"] for r in runs] == ["partial", "partial"]
+    # Failed tonight: not asked again until its backoff ends, and skipping it is not a new failure.
+    assert states["dead.xml"] == ("backoff_skip", "http 404", 1)
+    assert [r["status"] for r in runs] == ["partial", "ok"]
     assert json.loads(runs[0]["counts"])["fetched"] == 4
 
 

@@ -1,0 +1,72 @@
+"""Source health: consecutive failures, backoff nights, disabling, and re-enabling.
+
+A feed that fails is skipped for 1, 2, 4, then 7 nights after each further failure; after
+`DISABLE_AFTER` failures in a row it is disabled until the user re-enables it (`gifts enable`).
+Failures are counted per night, so re-running the same night never counts one outage twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pipeline.errors import InputError
+from pipeline.store import Store
+
+BACKOFF_NIGHTS = (1, 2, 4, 7)
+DISABLE_AFTER = 6
+SOURCE_STATES = ("new", "not_modified", "failed", "backoff_skip", "disabled")
+
+
+@dataclass(frozen=True, slots=True)
+class AfterFailure:
+    failures: int
+    next_attempt_on: str  # YYYY-MM-DD
+    disabled: bool
+
+
+def skip_nights(failures: int) -> int:
+    """Nights skipped after the `failures`-th failure in a row (1, 2, 4, 7, 7, ...)."""
+    if failures <= 0:
+        return 0
+    return BACKOFF_NIGHTS[min(failures, len(BACKOFF_NIGHTS)) - 1]
+
+
+def after_failure(failures_before: int, last_failed_on: str | None, today: dt.date) -> AfterFailure:
+    """The health after a failure tonight (a second failure the same night is the same outage)."""
+    failures = failures_before if last_failed_on == today.isoformat() and failures_before else failures_before + 1
+    next_on = today + dt.timedelta(days=skip_nights(failures) + 1)
+    return AfterFailure(failures, next_on.isoformat(), failures >= DISABLE_AFTER)
+
+
+def verdict(disabled_at: str | None, next_attempt_on: str | None, today: dt.date) -> str:
+    """due | backoff_skip | disabled, for a source tonight."""
+    if disabled_at:
+        return "disabled"
+    if next_attempt_on and next_attempt_on > today.isoformat():
+        return "backoff_skip"
+    return "due"
+
+
+def enable(store: Store, ident: str) -> list[str]:
+    """Clear the failures, backoff and disabling of the sources matching `ident`; returns their titles.
+
+    `ident` is a source id, its URL or folder, or a unique part of its title or URL.
+
+    Raises:
+        InputError: when nothing or more than one source matches.
+    """
+    rows = store.query("SELECT id, location, COALESCE(title, location) AS title FROM sources")
+    exact = [r for r in rows if ident in (r["id"], r["location"], r["title"])]
+    matches = exact or [r for r in rows if ident.lower() in f"{r['location']} {r['title']}".lower()]
+    if not matches:
+        raise InputError(f"no source matches {ident!r} (see `gifts status`)")
+    if len(matches) > 1:
+        raise InputError(f"{len(matches)} sources match {ident!r}; give its id or URL (see `gifts status --json`)")
+    with store.transaction():
+        store.db.execute(
+            "UPDATE sources SET consecutive_failures = 0, next_attempt_on = NULL, disabled_at = NULL,"
+            " last_failed_on = NULL, state = NULL, reason = 'enabled by user' WHERE id = ?",
+            (matches[0]["id"],),
+        )
+    return [str(matches[0]["title"])]

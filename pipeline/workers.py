@@ -1,0 +1,256 @@
+"""Extraction in worker processes, each with a time and memory limit, recycled regularly.
+
+trafilatura and pypdf have no size or time limit of their own (a megabyte of `<td>` can take minutes
+and gigabytes), so every body is extracted in a child process: one over its time is killed and
+replaced, one over its memory fails inside the child, and either way the document is recorded as
+extract_failed with a reason while the next one goes on. The parent never holds a body.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import signal
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from pipeline.extract import Extracted, extract
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKERS = 2
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MEMORY_MB = 1024  # address space a worker may add on top of what it has at start
+DEFAULT_TASKS_PER_WORKER = 50
+MAX_TEXT_CHARS = 2_000_000  # more text than any article; caps what travels back to the parent
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One body to extract: `key` identifies it to the caller, `path` is the raw file."""
+
+    key: str
+    path: Path
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    key: str
+    result: Extracted
+    seconds: float
+
+
+@dataclass
+class PoolStats:
+    tasks: int = 0
+    timeouts: int = 0
+    memory_failures: int = 0
+    crashes: int = 0
+    workers_started: int = 0
+    longest_task_s: float = 0.0
+    peak_worker_rss_kb: int = 0
+
+
+def _worker_main(conn: multiprocessing.connection.Connection, memory_bytes: int) -> None:
+    """Child: extract tasks from `conn` until told to stop (None) or the parent goes away."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if memory_bytes > 0:
+        start = _address_space_bytes()
+        limit = start + memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        key, path, kind = message
+        try:
+            body = Path(path).read_bytes()
+            result = extract(body, kind)
+            del body
+        except MemoryError:
+            result = Extracted("extract_failed", reason="memory limit exceeded during extraction")
+        except Exception as exc:  # a worker must answer for every task, whatever the library raised
+            result = Extracted("extract_failed", reason=f"{type(exc).__name__}: {exc}"[:300])
+        text = result.text[:MAX_TEXT_CHARS]
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            conn.send((key, result.state, text, result.title, result.reason, rss))
+        except MemoryError:
+            conn.send((key, "extract_failed", "", None, "memory limit exceeded sending the text", rss))
+
+
+def _address_space_bytes() -> int:
+    try:
+        with Path("/proc/self/statm").open() as handle:
+            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class _Worker:
+    def __init__(self, context: Any, memory_bytes: int) -> None:
+        parent, child = context.Pipe(duplex=True)
+        self.conn: multiprocessing.connection.Connection = parent
+        self.process: BaseProcess = context.Process(target=_worker_main, args=(child, memory_bytes), daemon=True)
+        self.process.start()
+        child.close()
+        self.done = 0
+        self.task: Task | None = None
+        self.started = 0.0
+
+    def peak_rss_kb(self) -> int:
+        """The process's high-water RSS from /proc (0 once it is gone)."""
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            return 0
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        return 0
+
+    def stop(self, kill: bool = False) -> None:
+        if not kill and self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                kill = True
+            self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(5)
+        self.conn.close()
+
+
+class ExtractPool:
+    """A small pool of extraction workers; use as a context manager and call `run`.
+
+    Args:
+        workers: processes extracting at once.
+        timeout_s: wall time one body may take before its worker is killed.
+        memory_mb: address space a worker may grow by (RLIMIT_AS) before allocations fail.
+        tasks_per_worker: a worker is replaced after this many bodies (leaks and fragmentation).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+        tasks_per_worker: int | None = None,
+    ) -> None:
+        # Defaults are read at call time, so a harness (scripts/reliability.py) can tighten them.
+        self.size = max(1, workers or DEFAULT_WORKERS)
+        self.timeout_s = timeout_s or DEFAULT_TIMEOUT_S
+        self.memory_bytes = (memory_mb or DEFAULT_MEMORY_MB) * 1024 * 1024
+        self.tasks_per_worker = max(1, tasks_per_worker or DEFAULT_TASKS_PER_WORKER)
+        self.stats = PoolStats()
+        # Workers are forked, so the libraries are imported once here rather than in every fresh
+        # worker (a recycled worker then starts in milliseconds). fork, not spawn or forkserver:
+        # those re-import the parent's __main__, which a script may not guard.
+        import pypdf  # noqa: F401
+        import trafilatura  # noqa: F401
+
+        self._context = multiprocessing.get_context("fork")
+        self._workers: list[_Worker] = []
+
+    def __enter__(self) -> ExtractPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self._workers:
+            self.stats.peak_worker_rss_kb = max(self.stats.peak_worker_rss_kb, worker.peak_rss_kb())
+            worker.stop(kill=worker.task is not None)
+        self._workers = []
+
+    def _spawn(self) -> _Worker:
+        worker = _Worker(self._context, self.memory_bytes)
+        self.stats.workers_started += 1
+        return worker
+
+    def _replace(self, worker: _Worker, kill: bool) -> None:
+        self.stats.peak_worker_rss_kb = max(self.stats.peak_worker_rss_kb, worker.peak_rss_kb())
+        worker.stop(kill=kill)
+        self._workers[self._workers.index(worker)] = self._spawn()
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Outcome]:
+        """Extract every task, yielding outcomes as they finish (not in task order)."""
+        queue = collections.deque(tasks)
+        while len(self._workers) < min(self.size, max(1, len(queue))):
+            self._workers.append(self._spawn())
+        while queue or any(w.task is not None for w in self._workers):
+            for worker in list(self._workers):
+                if worker.task is None and queue:
+                    task = queue.popleft()
+                    try:
+                        worker.conn.send((task.key, str(task.path), task.kind))
+                    except OSError:
+                        self._replace(worker, kill=True)
+                        queue.appendleft(task)
+                        continue
+                    worker.task, worker.started = task, time.monotonic()
+            busy = [w for w in self._workers if w.task is not None]
+            if not busy:
+                continue
+            first_deadline = min(w.started for w in busy) + self.timeout_s
+            ready = multiprocessing.connection.wait(
+                [w.conn for w in busy], timeout=max(0.0, first_deadline - time.monotonic())
+            )
+            now = time.monotonic()
+            for worker in busy:
+                if worker.conn in ready:
+                    yield self._collect(worker, now)
+                elif now - worker.started >= self.timeout_s:
+                    yield self._timed_out(worker, now)
+
+    def _finish(self, worker: _Worker, result: Extracted, now: float) -> Outcome:
+        task = worker.task
+        assert task is not None  # noqa: S101 -- only busy workers are finished
+        seconds = now - worker.started
+        self.stats.tasks += 1
+        self.stats.longest_task_s = max(self.stats.longest_task_s, seconds)
+        worker.task = None
+        return Outcome(task.key, result, seconds)
+
+    def _collect(self, worker: _Worker, now: float) -> Outcome:
+        try:
+            _key, state, text, title, reason, rss = worker.conn.recv()
+        except (EOFError, OSError):
+            worker.process.join(5)
+            code = worker.process.exitcode
+            self.stats.crashes += 1
+            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+            outcome = self._finish(worker, Extracted("extract_failed", reason=f"extraction worker died ({how})"), now)
+            self._replace(worker, kill=True)
+            return outcome
+        self.stats.peak_worker_rss_kb = max(self.stats.peak_worker_rss_kb, int(rss))
+        out_of_memory = bool(reason and "memory" in reason.lower())
+        if out_of_memory:
+            self.stats.memory_failures += 1
+        outcome = self._finish(worker, Extracted(state, text=text, title=title, reason=reason), now)
+        worker.done += 1
+        if worker.done >= self.tasks_per_worker or out_of_memory:
+            self._replace(worker, kill=False)  # recycle: a fresh process gives back what this one grew
+        return outcome
+
+    def _timed_out(self, worker: _Worker, now: float) -> Outcome:
+        self.stats.timeouts += 1
+        reason = f"extraction took longer than {self.timeout_s:g} s (worker killed)"
+        outcome = self._finish(worker, Extracted("extract_failed", reason=reason), now)
+        self._replace(worker, kill=True)
+        return outcome
