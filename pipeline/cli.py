@@ -305,7 +305,7 @@ def forget(settings: Settings, contact: str, yes: bool) -> None:
 _stage_command("rank", "Rank documents for every contact of an open interview.\n\nExample: gifts rank --json")
 _stage_command(
     "report",
-    "Write today's report folder (index.html, report.md, suggestions.csv).\n\nExample: gifts report",
+    "Write today's report folder (index.html, report.md, suggestions.csv and .parquet).\n\nExample: gifts report",
 )
 
 

@@ -177,8 +177,9 @@ def line_of(text: str, section: str | None, key: str | None) -> int | None:
 
 
 def _fail(path: Path, text: str, section: str | None, key: str | None, message: str) -> ConfigError:
-    line = line_of(text, section, key)
-    where = f"{path}:{line}" if line else str(path)
+    # The key's line, else its section's; a value tomllib accepted has one of them, 1 as a last resort.
+    line = line_of(text, section, key) or (line_of(text, section, None) if section else None) or 1
+    where = f"{path}:{line}"
     name = ".".join(p for p in (section, key) if p)
     return ConfigError(f"{where}: {name}: {message}" if name else f"{where}: {message}")
 
@@ -258,7 +259,13 @@ def load(path: Path) -> Config:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        # tomllib keeps the position only in its message: "... (at line 3, column 5)".
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(found.group(1)) if found else text.count("\n") + 1
+        message = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", str(exc))
+        raise ConfigError(f"{path}:{line}: {message}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}:1: nested too deeply") from None
     known = {"workspace", "paths", "sources", *_SECTIONS}
     for key in raw:
         if key not in known:

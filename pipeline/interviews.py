@@ -216,7 +216,7 @@ def _load_front(front: str, path: Path) -> tuple[Any, Any]:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}:{line}: front matter: {problem}") from None
     except RecursionError:
-        raise ConfigError(f"{path}: front matter nested too deeply") from None
+        raise ConfigError(f"{path}:2: front matter nested too deeply") from None
     finally:
         loader.dispose()
     return data, node
@@ -234,9 +234,11 @@ def parse_interview(path: Path) -> Interview:
     """
     raw = path.read_bytes()
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES} bytes; is this an interview file?")
+        line = raw[:MAX_FILE_BYTES].count(b"\n") + 1  # where the file goes past the limit
+        raise ConfigError(f"{path}:{line}: larger than {MAX_FILE_BYTES} bytes; is this an interview file?")
     if b"\x00" in raw:
-        raise ConfigError(f"{path}: contains NUL bytes; not a text file")
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: contains NUL bytes; not a text file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

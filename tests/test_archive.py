@@ -7,8 +7,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 from pipeline.archive import Archive, ArchiveEntry
 
 BODY = b"<rss><channel><title>T</title></channel></rss>"

@@ -169,8 +169,7 @@ def test_http_feed_urls_are_kept_in_order(tmp_path: Path) -> None:
 def test_bad_toml_syntax_names_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, "[fetch]\ntimeout_s = 3\nmax_bytes = = 4\n")
     message = load_error(path)
-    assert message.startswith(f"{path.resolve()}: ")
-    assert "line 3" in message
+    assert message.startswith(f"{path.resolve()}:3: ")
 
 
 def test_non_utf8_bytes_are_a_config_error(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from pipeline.dedupe import MAX_DISTANCE, Index, collapse, distance, simhash
 from pipeline.store import Store
 
-STORY = " ".join(f"Paragraph {i} shows how the nightly pipeline recovered after schema drift broke it." for i in range(40))
+STORY = " ".join(f"Paragraph {i} shows how the nightly pipeline recovered after schema drift." for i in range(40))
 OTHER = " ".join(f"Item {i}: a mentor meets the junior engineer weekly to review design choices." for i in range(40))
 
 

@@ -127,7 +127,7 @@ def test_one_private_record_among_public_ones_is_blocked(canary: HTTPServer) -> 
         fetcher.get(f"http://mixed.example:{canary.port}/")
 
 
-@pytest.mark.parametrize("form", FORMS[:12] + ["http://evil.example:{port}/"])
+@pytest.mark.parametrize("form", [*FORMS[:12], "http://evil.example:{port}/"])
 def test_redirect_to_a_private_address_is_blocked_on_that_hop(
     canary: HTTPServer, public_site: HTTPServer, monkeypatch: pytest.MonkeyPatch, form: str
 ) -> None:

@@ -19,13 +19,15 @@ def _script():  # type: ignore[no-untyped-def]
 
 def test_killed_runs_lose_nothing_and_end_like_a_clean_run() -> None:
     reliability = _script()
-    report = reliability.run_trials(2, seed=7, stages=["fetch", "parse", "extract"], overlap=False)
+    # Slow faults cost each run their whole limit; tests/test_fetch.py and test_workers.py cover them.
+    reliability.SKIPPED.update(reliability.SLOW_FAULTS)
+    report = reliability.run_trials(3, seed=7, stages=["fetch", "parse", "extract"], overlap=False)
     assert report["lost"] == 0
     assert report["integrity_failures"] == 0
-    assert report["survived"] == report["same"] == 2, report["results"]
+    assert report["survived"] == report["same"] == 3, report["results"]
     summary = report["summary"]
     # The clean run met every fault and recorded each one instead of stopping.
     for state in ("extracted", "duplicate", "extract_failed", "too_large", "blocked", "sources_failed"):
         assert summary.get(state, 0) >= 1, state
-    assert report["faults"]["extractor_hang"] >= 1 and report["faults"]["gzip_bomb"] >= 1
-    assert report["longest"][0] < 10  # no source or page held the run longer than its limit
+    assert report["faults"]["gzip_bomb"] >= 1 and report["faults"]["entity_bomb"] >= 1
+    assert report["longest"][0] < 2  # nothing slow was served, and nothing else held the run
