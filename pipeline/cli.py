@@ -448,6 +448,13 @@ def eval_group() -> None:
 @click.option("--prf-docs", type=int, default=None, help="Dense pseudo-relevance feedback documents (0: off).")
 @click.option("--model-path", type=click.Path(path_type=Path), default=None, help="Another verified model folder.")
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Vector cache (default ~/.cache).")
+@click.option(
+    "--backend",
+    type=click.Choice(["torch", "openvino", "openvino-int8"]),
+    default="torch",
+    show_default=True,
+    help="Embedding backend (vectors are cached per backend).",
+)
 @json_option
 def eval_beir(
     folder: Path,
@@ -458,6 +465,7 @@ def eval_beir(
     prf_docs: int | None,
     model_path: Path | None,
     cache: Path | None,
+    backend: str,
     as_json: bool,
 ) -> None:
     """Rank a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv) with the nightly ranking core.
@@ -477,7 +485,9 @@ def eval_beir(
         "prf_docs": prf_docs,
     }
     try:
-        result = run_beir(folder, split=split, overrides=overrides, model_path=model_path, cache=cache)
+        result = run_beir(
+            folder, split=split, overrides=overrides, model_path=model_path, cache=cache, backend=backend
+        )
     except GiftsError as exc:
         fail(exc)
     figures = result.as_json()

@@ -63,6 +63,8 @@ class EmbedSettings:
     passage_words: int = 180
     passage_overlap: int = 40
     max_passages: int = 24
+    # "torch" (sentence-transformers), "openvino" or "openvino-int8" (pipeline/backends.py).
+    backend: str = "torch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class RankSettings:
     min_score: float = 0.30
     half_life_days: float = 60.0
     freshness_weight: float = 0.10
+    quality_weight: float = 0.05
     dense_weight: float = 0.7
     lexical_weight: float = 0.3
     min_words: int = 150
@@ -321,6 +324,10 @@ def load(path: Path) -> Config:
     embed: EmbedSettings = sections["embed"]
     if embed.passage_overlap >= embed.passage_words:
         raise _fail(path, text, "embed", "passage_overlap", "must be smaller than passage_words")
+    from pipeline.backends import BACKENDS
+
+    if embed.backend not in BACKENDS:
+        raise _fail(path, text, "embed", "backend", f"{embed.backend!r} is not one of {', '.join(BACKENDS)}")
     drafts: DraftSettings = sections["drafts"]
     if drafts.tone not in TONES:
         raise _fail(path, text, "drafts", "tone", f"{drafts.tone!r} is not one of {', '.join(TONES)}")

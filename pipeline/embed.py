@@ -122,8 +122,18 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def load_embedder(model: str, models_dir: Path, override: Path | None = None, batch_size: int = 32) -> Embedder:
-    """Verify then load the configured model (the slow part: imports torch)."""
+def load_embedder(
+    model: str,
+    models_dir: Path,
+    override: Path | None = None,
+    batch_size: int = 32,
+    backend: str = "torch",
+) -> Embedder:
+    """Verify then load the configured model (the slow part: imports torch or OpenVINO).
+
+    `backend` is "torch" (sentence-transformers) or one of pipeline.backends.FAST_BACKENDS, which
+    export the verified weights to ONNX once (under the project's models/exports/) and run them there.
+    """
     manifest = load_manifest(models_dir)
     folder = locate_model(model, manifest, override)
     checksums = folder / "checksums.json"
@@ -138,13 +148,22 @@ def load_embedder(model: str, models_dir: Path, override: Path | None = None, ba
     else:
         weights_sha = verify_model(folder, manifest[model]["files"])
     log.info("embedding model %s verified at %s", model, folder)
+    if backend != "torch":
+        from pipeline.backends import load_fast_embedder
+
+        return load_fast_embedder(folder, f"{model}@{weights_sha[:12]}", backend, PROJECT_MODELS)
     return SentenceTransformerEmbedder(folder, model, weights_sha, batch_size=batch_size)
 
 
-def model_key(model: str, models_dir: Path) -> str:
-    """The vector-cache key for a model, read from the manifest without loading torch."""
+def model_key(model: str, models_dir: Path, backend: str = "torch") -> str:
+    """The vector-cache key for a model and backend, read from manifests without loading torch."""
     manifest = load_manifest(models_dir)
     entry = manifest.get(model)
     if entry is None:
         raise ModelError(f"embed.model: {model!r} is not in the model manifest (known: {', '.join(manifest)})")
-    return f"{model}@{files_digest(entry['files'])[:12]}"
+    key = f"{model}@{files_digest(entry['files'])[:12]}"
+    if backend == "torch":
+        return key
+    from pipeline.backends import backend_key, export_dir
+
+    return backend_key(key, backend, export_dir(PROJECT_MODELS, model, files_digest(entry["files"])))

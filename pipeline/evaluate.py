@@ -233,6 +233,7 @@ def run_beir(
     model_path: Path | None = None,
     cache: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    backend: str = "torch",
 ) -> EvalResult:
     """`gifts eval beir`: load, embed (cached), rank and score; overrides of None are ignored."""
     import dataclasses
@@ -243,7 +244,7 @@ def run_beir(
     settings = nightly_settings()
     changes = {k: v for k, v in (overrides or {}).items() if v is not None}
     settings = dataclasses.replace(settings, **changes)
-    embedder = load_embedder(model, PROJECT_MODELS, model_path)
+    embedder = load_embedder(model, PROJECT_MODELS, model_path, backend=backend)
     cache_path = cache or default_cache()
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     with Store(cache_path) as store:

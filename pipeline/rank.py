@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from pipeline.retrieval import HybridIndex
 DOC_COLUMNS = ("id", "title", "url", "source_id", "source_title", "published", "words", "text")
 NEAR_DUPLICATE = 0.92  # cosine of mean document vectors above which two documents tell one story
 MMR_LAMBDA = 0.25
+READABLE_WORDS = 400  # about two minutes of reading: below this a page is thin, if not a stub
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,24 @@ def freshness(published: object, today: dt.date, half_life_days: float) -> float
     except ValueError:
         return 0.5
     return float(math.pow(0.5, max(age, 0) / half_life_days)) if half_life_days > 0 else 1.0
+
+
+def readability(words: np.ndarray) -> np.ndarray:
+    """A quality prior in [0, 1]: full marks from READABLE_WORDS up, less for thin pages."""
+    return np.clip(np.asarray(words, dtype=np.float32) / READABLE_WORDS, 0.0, 1.0)
+
+
+def combine(fused: Any, fresh: Any, quality: Any, settings: RankSettings) -> Any:
+    """The final score from its parts (arrays or scalars); the report and notebooks recompute it here.
+
+    Freshness and quality are multiplicative nudges, each able to move the score by at most its
+    weight, so relevance always dominates.
+    """
+    return (
+        fused
+        * (1.0 - settings.freshness_weight + settings.freshness_weight * fresh)
+        * (1.0 - settings.quality_weight + settings.quality_weight * quality)
+    )
 
 
 def eligible(docs: pd.DataFrame, excluded: set[str], settings: RankSettings) -> np.ndarray:
@@ -142,8 +162,9 @@ def rank_contact(
     lexical = np.stack([s.lexical for _, s in per_interest])[which, columns]
     best_rows = np.stack([s.best_passage for _, s in per_interest])[which, columns]
     fresh = np.array([freshness(p, today, settings.half_life_days) for p in docs["published"]], dtype=np.float32)
+    quality = readability(docs["words"].fillna(0).to_numpy())
     base = fused[which, columns]
-    score = base * (1.0 - settings.freshness_weight + settings.freshness_weight * fresh)
+    score = combine(base, fresh, quality, settings)
     # The threshold is on semantic similarity: BM25 is scaled per query, so its top document
     # always scores 1 even when it is only a weak match.
     mask &= dense >= settings.min_score
@@ -170,6 +191,7 @@ def rank_contact(
                     "lexical": round(float(lexical[doc]), 4),
                     "fused": round(float(base[doc]), 4),
                     "freshness": round(float(fresh[doc]), 4),
+                    "quality": round(float(quality[doc]), 4),
                     "interest_weight": float(interest.weight),
                     "inferred": 1.0 if interest.kind == "inferred" else 0.0,
                 },

@@ -31,7 +31,8 @@ CSV_COLUMNS = (
 )  # fmt: skip
 PARQUET_COLUMNS = (
     "suggestion_id", "contact_id", "contact", "company", "doc_id", "rank", "score", "dense", "lexical", "fused",
-    "freshness", "interest_weight", "title", "url", "source", "author", "published", "words", "matched_interest",
+    "freshness", "quality", "interest_weight", "title", "url", "source", "author", "published", "words",
+    "matched_interest",
     "interest_snippet", "best_passage",
 )  # fmt: skip
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -176,7 +177,7 @@ def gather(
         dict(r)
         for r in store.query(
             "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
-            " s.consecutive_failures, s.last_ok_at,"
+            " s.consecutive_failures, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
             " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = 'extracted') AS documents"
             " FROM sources s WHERE COALESCE(s.state, '') != 'removed' ORDER BY s.kind, title"
         )
@@ -331,7 +332,8 @@ def suggestion_rows(cards: Sequence[Card]) -> list[dict[str, Any]]:
                     "suggestion_id": s["id"], "contact_id": card.contact_id, "contact": card.name,
                     "company": card.company, "doc_id": s["doc_id"], "rank": s["rank"], "score": s["score"],
                     "dense": parts.get("dense"), "lexical": parts.get("lexical"), "fused": parts.get("fused"),
-                    "freshness": parts.get("freshness"), "interest_weight": parts.get("interest_weight"),
+                    "freshness": parts.get("freshness"), "quality": parts.get("quality"),
+                    "interest_weight": parts.get("interest_weight"),
                     "title": s["title"], "url": s["url"], "source": s["source"], "author": s.get("author"),
                     "published": s["published"], "words": s.get("words"), "matched_interest": s["matched_interest"],
                     "interest_snippet": s["interest_snippet"], "best_passage": s["best_passage"],
@@ -365,7 +367,7 @@ def _write_parquet(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(list(rows), columns=list(PARQUET_COLUMNS))
-    for column in ("score", "dense", "lexical", "fused", "freshness", "interest_weight"):
+    for column in ("score", "dense", "lexical", "fused", "freshness", "quality", "interest_weight"):
         frame[column] = frame[column].astype("float64")
     for column in ("rank", "words"):
         frame[column] = frame[column].astype("Int64")

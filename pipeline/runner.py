@@ -91,7 +91,7 @@ class Context:
 
     @property
     def model(self) -> str:
-        return model_key(self.config.embed.model, self.config.paths.models)
+        return model_key(self.config.embed.model, self.config.paths.models, self.config.embed.backend)
 
     def embedder(self) -> Embedder:
         """Loaded on first need only, so a run with nothing new never imports torch."""
@@ -105,6 +105,7 @@ class Context:
                     self.config.paths.models,
                     settings.model_path,
                     settings.batch_size,
+                    backend=settings.backend,
                 )
         return self._embedder
 

@@ -63,6 +63,7 @@ class PoolStats:
 def _worker_main(conn: multiprocessing.connection.Connection, memory_bytes: int) -> None:
     """Child: extract tasks from `conn` until told to stop (None) or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _detach_from_parent(conn.fileno())
     if memory_bytes > 0:
         start = _address_space_bytes()
         limit = start + memory_bytes
@@ -89,6 +90,37 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_bytes: int)
             conn.send((key, result.state, text, result.title, result.reason, rss))
         except MemoryError:
             conn.send((key, "extract_failed", "", None, "memory limit exceeded sending the text", rss))
+
+
+def _detach_from_parent(keep: int) -> None:
+    """Drop what the fork copied from the run: the workspace lock, the store, sockets, sibling pipes.
+
+    A forked worker shares the parent's open files; holding the lock's file would keep the
+    workspace locked after the run itself was killed, and holding a sibling's pipe would keep that
+    sibling from seeing its parent go. Pipes are kept: multiprocessing's exit sentinel is one.
+    The worker also asks the kernel to kill it when the run dies (Linux), so a worker busy with a
+    pathological page does not outlive the run.
+    """
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the run died before the request above took effect
+        os._exit(1)
+    for entry in list(Path("/proc/self/fd").iterdir()):  # listed in full before any fd is closed
+        fd = int(entry.name)
+        if fd < 3 or fd == keep:
+            continue
+        try:
+            if str(entry.readlink()).startswith("pipe:"):
+                continue
+            os.close(fd)
+        except OSError:
+            continue
 
 
 def _address_space_bytes() -> int:

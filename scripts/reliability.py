@@ -322,7 +322,8 @@ def trial(base: str, clean: dict[str, Any], clean_seconds: float, seed: int, sta
         killed.wait()
         ok = integrity(store)
         done = _spawn(config, Path(tmp) / "done.json", stages)
-        code = done.wait(timeout=600)
+        _, err = done.communicate(timeout=600)
+        code = done.returncode
         final = state(store) if store.exists() else {}
         clean_ids = {d[0] for d in clean["documents"]}
         final_docs = {d[0]: d for d in final.get("documents", [])}
@@ -335,6 +336,7 @@ def trial(base: str, clean: dict[str, Any], clean_seconds: float, seed: int, sta
             "survived": code in (0, 1) and ok == "ok",
             "same_state": final == clean,
             "lost": len(lost),
+            "error": err.decode(errors="replace").strip().splitlines()[-1:] if code not in (0, 1) else [],
             "extra": len(set(final_docs) - clean_ids),
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 
 import pytest
 from conftest import SAMPLE, SHARED
@@ -176,3 +177,43 @@ def test_every_feedparser_fixture_parses_without_exceptions(caplog: pytest.LogCa
             failures.append(f"{path.relative_to(FEED_CORPUS)}: {type(exc).__name__}: {exc}")
     assert failures == []
     assert entries > 100
+
+
+def test_entity_bomb_is_bounded() -> None:
+    import time
+
+    entities = '<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9)
+    )
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [{entities}]><rss version="2.0"><channel><title>&j;</title>'
+        "<item><title>&j;</title><link>https://site.example/1</link></item></channel></rss>"
+    ).encode()
+    started = time.perf_counter()
+    parsed = parse_feed(body, "https://site.example/feed")
+    assert time.perf_counter() - started < 5
+    assert len(parsed.title) < 10_000 and all(len(e.title) < 10_000 for e in parsed.entries)
+
+
+def test_external_entity_is_not_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE", encoding="utf-8")
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY x SYSTEM "file://{secret}">]><rss version="2.0"><channel>'
+        "<title>T</title><item><title>&x;</title><description>&x;</description>"
+        "<link>https://site.example/1</link></item></channel></rss>"
+    ).encode()
+    parsed = parse_feed(body, "https://site.example/feed")
+    assert "TOP-SECRET" not in repr(parsed)
+
+
+def test_an_old_expat_is_refused_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyexpat
+
+    from pipeline.errors import GiftsError
+    from pipeline.feeds import check_xml_parser
+
+    check_xml_parser()  # this Python's expat bounds entity expansion
+    monkeypatch.setattr(pyexpat, "version_info", (2, 2, 10))
+    with pytest.raises(GiftsError, match=r"expat 2\.2\.10"):
+        check_xml_parser()

@@ -14,7 +14,7 @@ from conftest import NOW
 
 from pipeline.config import RankSettings
 from pipeline.interviews import Contact, Interest
-from pipeline.rank import DOC_COLUMNS, Suggestion, freshness, rank_contact, suggestion_id
+from pipeline.rank import DOC_COLUMNS, Suggestion, combine, freshness, rank_contact, suggestion_id
 from pipeline.retrieval import HybridIndex
 
 DIM = 64
@@ -276,7 +276,9 @@ def test_every_suggestion_explains_itself() -> None:
     assert paper.best_passage == "long-paper passage 1: Kafka stream processing white paper."
     assert paper.parts["dense"] == pytest.approx(0.9, abs=1e-4)
     assert paper.parts["lexical"] == pytest.approx(1.0)
-    assert paper.score == pytest.approx(paper.parts["fused"] * (0.9 + 0.1 * paper.parts["freshness"]), abs=1e-3)
+    assert paper.score == pytest.approx(
+        combine(paper.parts["fused"], paper.parts["freshness"], paper.parts["quality"], RankSettings()), abs=1e-3
+    )
 
 
 def test_empty_library_or_no_interests_gives_nothing(library: Built) -> None:

@@ -16,8 +16,9 @@ from conftest import NOW, ROOT, FakeEmbedder
 from pytest_httpserver import HTTPServer
 
 from pipeline import runner
-from pipeline.config import Config, load
+from pipeline.config import Config, RankSettings, load
 from pipeline.embed import model_key
+from pipeline.rank import combine
 from pipeline.report import (
     CSV_COLUMNS,
     PARQUET_COLUMNS,
@@ -602,7 +603,9 @@ def test_parquet_holds_the_score_parts_of_every_csv_row(sample_run: tuple[Config
         # The parts explain the score: fused = weighted parts, score = fused moved by freshness.
         fused = (0.7 * record["dense"] + 0.3 * record["lexical"]) * record["interest_weight"]
         assert record["fused"] == pytest.approx(fused, abs=2e-4)
-        assert record["score"] == pytest.approx(record["fused"] * (0.9 + 0.1 * record["freshness"]), abs=2e-4)
+        assert record["score"] == pytest.approx(
+            combine(record["fused"], record["freshness"], record["quality"], RankSettings()), abs=2e-4
+        )
 
 
 def test_report_shows_this_runs_timings_and_a_sanitised_chart(sample_run: tuple[Config, Path]) -> None:
