@@ -8,6 +8,7 @@ The result is saved with a `checksums.json` that is verified before every later 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import random
@@ -16,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.config import Config
 from pipeline.embed import sha256_file
+from pipeline.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +125,24 @@ def adapt(
     seconds = time.perf_counter() - started
     log.info("adapted model saved to %s after %d steps (%.0f s), last loss %.3f", out, steps, seconds, loss_value)
     return AdaptResult(out, len(order), steps, seconds, loss_value)
+
+
+def adapt_workspace(config: Config, now: dt.datetime, epochs: int = 1) -> AdaptResult:
+    """Adapt the workspace's model to its own extracted documents; saves under the workspace's models/.
+
+    The new folder is not used until `embed.model_path` points at it, so a worse model never
+    slips into the nightly run unnoticed; `gifts eval` can compare the two first.
+    """
+    from pipeline.embed import load_manifest, locate_model
+    from pipeline.store import Store, WorkspaceLock
+
+    if not config.paths.store.exists():
+        raise InputError(f"{config.paths.store}: no store yet; run `gifts run` first")
+    with WorkspaceLock(config.paths.interim), Store(config.paths.store) as store:
+        rows = store.query("SELECT title, text FROM documents WHERE state = 'extracted' ORDER BY id")
+    pairs = title_body_pairs([r["title"] or "" for r in rows], [r["text"] or "" for r in rows])
+    if len(pairs) < 2:
+        raise InputError(f"{config.paths.store}: only {len(pairs)} documents with a title and a body; need at least 2")
+    base = locate_model(config.embed.model, load_manifest(config.paths.models), config.embed.model_path)
+    out = config.paths.models / f"adapted-{now:%Y%m%d-%H%M}"
+    return adapt(base, pairs, out, epochs=epochs)
