@@ -39,6 +39,10 @@ EXPORTS = "exports"
 # core) each run their own request without synchronising: measured faster than one 32-text batch
 # spread over both cores.
 REQUEST_TEXTS = 8
+# Requests are padded to a multiple of this many tokens. OpenVINO compiles and caches kernels per
+# input shape: with exact lengths, 1,500 passages grew the process to 1.3 GB and ran 60% slower
+# than with lengths rounded up to 16 (flat at 450 MB); the extra padding is masked out of the mean.
+PAD_TOKENS = 16
 
 
 def export_dir(models_root: Path, model: str, weights_sha: str) -> Path:
@@ -107,8 +111,11 @@ def _pooling_is_mean(source: Path) -> None:
         pooling = json.loads(config.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelError(f"{config}: cannot read the pooling config: {exc}") from None
-    others = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
-    if not pooling.get("pooling_mode_mean_tokens") or others:
+    # sentence-transformers 6 saves {"pooling_mode": "mean"}; older versions one flag per mode.
+    modes = {k.removeprefix("pooling_mode_") for k, v in pooling.items() if k.startswith("pooling_mode_") and v}
+    if isinstance(pooling.get("pooling_mode"), str):
+        modes.add(str(pooling["pooling_mode"]) + "_tokens")
+    if modes != {"mean_tokens"}:
         raise ModelError(f"{config}: the fast backends support mean pooling only; use embed.backend = 'torch'")
 
 
@@ -254,19 +261,19 @@ def ensure_export(source: Path, folder: Path, backend: str) -> Path:
         sums = read_checksums(folder)
         fp32 = folder / "model.onnx"
         if fp32.is_file():
-            verify_export(folder, "model.onnx")
-            shutil.copyfile(fp32, staging / "model.onnx")
+            verify_export(folder, "model.onnx")  # the int8 model is built from it: it must be intact
         else:
-            export_onnx(source, staging / "model.onnx")
-            sums["model.onnx"] = _sha256(staging / "model.onnx")
+            fp32 = staging / "model.onnx"
+            export_onnx(source, fp32)
+            sums["model.onnx"] = _sha256(fp32)
         if backend == "openvino-int8":
-            quantize_int8(staging / "model.onnx", staging / filename, load_tokenizer(source))
+            quantize_int8(fp32, staging / filename, load_tokenizer(source))
             sums[filename] = _sha256(staging / filename)
         (staging / CHECKSUMS).write_text(json.dumps(sums, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         folder.mkdir(exist_ok=True)
         # Model files first, the checksums last: a reader never sees checksums for missing files.
-        for name in sorted(sums):
-            (staging / name).replace(folder / name)
+        for made in sorted(staging.glob("*.onnx")):
+            made.replace(folder / made.name)
         (staging / CHECKSUMS).replace(folder / CHECKSUMS)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -284,13 +291,16 @@ def load_tokenizer(source: Path) -> Any:
     return tokenizer
 
 
-def batches(tokenizer: Any, texts: Sequence[str], size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(rows, input_ids, attention_mask) for length-sorted groups, each padded only to its longest text."""
+def batches(
+    tokenizer: Any, texts: Sequence[str], size: int, pad_to: int = PAD_TOKENS
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(rows, input_ids, attention_mask) for length-sorted groups, each padded to its longest text
+    rounded up to a multiple of `pad_to`."""
     encoded = tokenizer.encode_batch(list(texts))
     order = np.argsort([len(e.ids) for e in encoded], kind="stable")
     for start in range(0, len(order), size):
         rows = order[start : start + size]
-        width = max(len(encoded[r].ids) for r in rows)
+        width = -(-max(len(encoded[r].ids) for r in rows) // pad_to) * pad_to
         ids = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for i, r in enumerate(rows):

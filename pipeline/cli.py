@@ -508,9 +508,7 @@ def eval_beir(
         "prf_docs": prf_docs,
     }
     try:
-        result = run_beir(
-            folder, split=split, overrides=overrides, model_path=model_path, cache=cache, backend=backend
-        )
+        result = run_beir(folder, split=split, overrides=overrides, model_path=model_path, cache=cache, backend=backend)
     except GiftsError as exc:
         fail(exc)
     figures = result.as_json()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.config import EmbedSettings
 from pipeline.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -127,13 +128,15 @@ def load_embedder(
     models_dir: Path,
     override: Path | None = None,
     batch_size: int = 32,
-    backend: str = "torch",
+    backend: str | None = None,
 ) -> Embedder:
     """Verify then load the configured model (the slow part: imports torch or OpenVINO).
 
     `backend` is "torch" (sentence-transformers) or one of pipeline.backends.FAST_BACKENDS, which
-    export the verified weights to ONNX once (under the project's models/exports/) and run them there.
+    export the verified weights to ONNX once (under the project's models/exports/, or beside an
+    `override` folder) and run them there; None means the nightly default, `EmbedSettings.backend`.
     """
+    backend = backend or EmbedSettings().backend
     manifest = load_manifest(models_dir)
     folder = locate_model(model, manifest, override)
     checksums = folder / "checksums.json"
@@ -151,12 +154,15 @@ def load_embedder(
     if backend != "torch":
         from pipeline.backends import load_fast_embedder
 
-        return load_fast_embedder(folder, f"{model}@{weights_sha[:12]}", backend, PROJECT_MODELS)
+        # An adapted model's export lives beside it, in the workspace, not in the project.
+        exports = override.parent if override is not None else PROJECT_MODELS
+        return load_fast_embedder(folder, f"{model}@{weights_sha[:12]}", backend, exports)
     return SentenceTransformerEmbedder(folder, model, weights_sha, batch_size=batch_size)
 
 
-def model_key(model: str, models_dir: Path, backend: str = "torch") -> str:
-    """The vector-cache key for a model and backend, read from manifests without loading torch."""
+def model_key(model: str, models_dir: Path, backend: str | None = None) -> str:
+    """The vector-cache key for a model and backend (None: the nightly default), read without loading a model."""
+    backend = backend or EmbedSettings().backend
     manifest = load_manifest(models_dir)
     entry = manifest.get(model)
     if entry is None:

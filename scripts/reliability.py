@@ -249,7 +249,8 @@ def child(config_path: Path, out: Path, stages: list[str], extract_timeout: floa
 
     workers.DEFAULT_TIMEOUT_S = extract_timeout  # a hung extraction is the fault under test, not the clock
     config = load(config_path)
-    name = model_key(config.embed.model, config.paths.models)
+    # The same cache key the runner expects (it names the embedding backend too, where there is one).
+    name = model_key(config.embed.model, config.paths.models, getattr(config.embed, "backend", "torch"))
     try:
         result = run(config, stages, now=NOW, embedder_factory=lambda: HashEmbedder(name))  # type: ignore[arg-type,return-value]
     except GiftsError as exc:
@@ -333,9 +334,11 @@ def trial(base: str, clean: dict[str, Any], clean_seconds: float, seed: int, sta
             "killed_mid_run": was_running,
             "integrity": ok,
             "exit": code,
-            "survived": code in (0, 1) and ok == "ok",
+            # Survived: the next run finished (wrote its summary), not merely exited 0 or 1.
+            "survived": code in (0, 1) and (Path(tmp) / "done.json").exists() and ok == "ok",
             "same_state": final == clean,
             "lost": len(lost),
+            "lost_examples": [(d, final_docs.get(d[0])) for d in lost[:3]],
             "error": err.decode(errors="replace").strip().splitlines()[-1:] if code not in (0, 1) else [],
             "extra": len(set(final_docs) - clean_ids),
         }
@@ -370,7 +373,7 @@ def clean_run(base: str, stages: list[str]) -> tuple[dict[str, Any], float, dict
         proc = _spawn(config, Path(tmp) / "clean.json", stages)
         _, err = proc.communicate(timeout=600)
         seconds = time.monotonic() - started
-        if proc.returncode not in (0, 1):
+        if proc.returncode not in (0, 1) or not (Path(tmp) / "clean.json").exists():
             raise SystemExit(f"clean run failed ({proc.returncode}): {err.decode()[-2000:]}")
         store = config.parent / "data/interim/gifts.sqlite"
         summary = json.loads((Path(tmp) / "clean.json").read_text(encoding="utf-8"))
@@ -444,6 +447,12 @@ def print_report(r: dict[str, Any]) -> None:
         f"{r['same']}/{r['trials']}"
     )
     print(f"documents lost: {r['lost']}")
+    for result in r["results"]:
+        for clean_doc, final_doc in result["lost_examples"]:
+            print(
+                f"  trial killed at {result['delay']:.1f} s: clean {clean_doc[1:3]}"
+                f" vs after the kill {final_doc and final_doc[1:3]}"
+            )
     print(
         f"peak memory: parent {s['parent_peak_rss_kb'] / 1024:.0f} MiB, extraction workers "
         f"{s.get('extract_worker_peak_rss_kb', 0) / 1024:.0f} MiB"

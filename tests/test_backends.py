@@ -87,7 +87,7 @@ def test_unreadable_checksums_are_a_model_error(tmp_path: Path) -> None:
 def test_backend_key_names_the_recipe_before_the_first_export(tmp_path: Path) -> None:
     assert backend_key("m@abc", "torch", None) == "m@abc"
     assert backend_key("m@abc", "openvino-int8", tmp_path / "none") == f"m@abc+openvino-int8-{backends.RECIPE}"
-    with pytest.raises(ModelError, match="embed.backend: 'tpu'"):
+    with pytest.raises(ModelError, match=r"embed\.backend: 'tpu'"):
         backend_key("m@abc", "tpu", None)
 
 
@@ -114,15 +114,21 @@ def test_a_model_that_does_not_mean_pool_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ModelError, match="mean pooling only"):
         backends.export_onnx(tmp_path, tmp_path / "model.onnx")
+    # sentence-transformers 6 writes one "pooling_mode" key instead of one flag per mode
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "cls"}), encoding="utf-8")
+    with pytest.raises(ModelError, match="mean pooling only"):
+        backends.export_onnx(tmp_path, tmp_path / "model.onnx")
 
 
 def test_batches_sort_by_length_pad_only_to_the_longest_and_cover_every_row(packaged: Path) -> None:
     tokenizer = load_tokenizer(packaged)
     texts = ["short", "a much longer text " * 20, "medium length text here", "x " * 400]
     seen = []
-    for rows, ids, mask in batches(tokenizer, texts, 2):
+    for rows, ids, mask in batches(tokenizer, texts, 2, pad_to=16):
         lengths = mask.sum(axis=1)
-        assert ids.shape == mask.shape and ids.shape[1] == lengths.max()
+        assert ids.shape == mask.shape and ids.shape[1] % 16 == 0
+        assert lengths.max() <= ids.shape[1] < lengths.max() + 16  # no more padding than the rounding
+        assert (ids[mask == 0] == 0).all()
         assert ids.shape[1] <= 256  # truncated where sentence-transformers truncates
         seen.extend(rows.tolist())
     assert sorted(seen) == [0, 1, 2, 3]
@@ -154,3 +160,18 @@ def test_the_existing_export_is_reused_after_verification(packaged: Path) -> Non
     before = (folder / "model.onnx").stat().st_mtime_ns
     ensure_export(packaged, folder, "openvino")
     assert (folder / "model.onnx").stat().st_mtime_ns == before
+
+
+def test_the_eval_command_offers_every_backend_and_defaults_to_the_nightly_one() -> None:
+    import click
+
+    from pipeline.cli import main
+    from pipeline.config import EmbedSettings
+
+    assert isinstance(main, click.Group)
+    eval_group = main.commands["eval"]
+    assert isinstance(eval_group, click.Group)
+    option = next(p for p in eval_group.commands["beir"].params if p.name == "backend")
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == backends.BACKENDS
+    assert option.default == EmbedSettings().backend

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, FakeEmbedder
+from conftest import FakeEmbedder
 
 import pipeline.runner
 from pipeline.cli import main
@@ -118,6 +118,8 @@ def _wrong_type(data: bytes, rng: random.Random) -> bytes:
     value = rng.choice([b'"five"', b"-3", b"true", b"[]", b"{}", b"1e999", b"[1, 2]", b"{ a = 1 }", b"null", b"~"])
     lines = data.split(b"\n")
     candidates = [i for i, line in enumerate(lines) if re.match(rb"^\s*-?\s*[A-Za-z_]+\s*[=:]\s*\S", line)]
+    if not candidates:  # XML: an attribute gets a value of the wrong shape instead
+        return re.sub(rb'(xmlUrl|text|version)="[^"]*"', lambda m: m.group(1) + b'="' + value.strip(b'"') + b'"', data)
     at = rng.choice(candidates)
     key, sep, _ = re.split(rb"([=:])", lines[at], maxsplit=1)
     lines[at] = key + sep + b" " + value
@@ -172,8 +174,12 @@ def _cases() -> list[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def fake_model() -> Callable[..., FakeEmbedder]:
-    name = model_key("all-MiniLM-L6-v2", ROOT / "models")
-    return lambda *_args, **_kwargs: FakeEmbedder(name=name)
+    """Stands in for load_embedder(model, models_dir, ..., backend=...), under the key the runner expects."""
+
+    def load(model: str, models: Path, *_args: object, backend: str = "torch", **_kwargs: object) -> FakeEmbedder:
+        return FakeEmbedder(name=model_key(model, models, backend))
+
+    return load
 
 
 def test_at_least_200_mutations() -> None:

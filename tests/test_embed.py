@@ -128,7 +128,7 @@ def test_sha256_file_matches_the_manifest_entry(manifest: dict[str, Any], packag
 
 
 def test_model_key_is_name_at_weights_prefix() -> None:
-    assert model_key(MODEL, ROOT / "models") == "all-MiniLM-L6-v2@53aa51172d14"
+    assert model_key(MODEL, ROOT / "models", "torch") == "all-MiniLM-L6-v2@53aa51172d14"
     with pytest.raises(ModelError, match="not in the model manifest"):
         model_key("nope", ROOT / "models")
 

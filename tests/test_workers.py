@@ -86,3 +86,19 @@ def test_parent_never_holds_the_body(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert outcome.result.state == "too_large"
     assert peak < len(body) // 8  # the parent handled a path and a reason, never the 4 MB
+
+
+def test_workers_do_not_keep_the_workspace_locked(tmp_path: Path) -> None:
+    """A run killed while its workers live must not leave the lock held by them (found by scripts/reliability.py)."""
+    from pipeline.store import WorkspaceLock
+
+    lock = WorkspaceLock(tmp_path)
+    lock.__enter__()
+    note = _write(tmp_path, "n.txt", b"a note")
+    with ExtractPool(workers=1) as pool:
+        assert [o.result.state for o in pool.run([Task("n", note, "text")])] == ["extracted"]
+        assert lock._fd is not None
+        os.close(lock._fd)  # the run dies without unlocking; its idle worker lives on
+        lock._fd = None
+        with WorkspaceLock(tmp_path):  # LockedError if the worker still held the lock's file
+            pass
