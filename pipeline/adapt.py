@@ -73,6 +73,9 @@ def adapt(
     Symmetric in-batch contrastive loss: each title must pick its own body among the batch's
     bodies and vice versa. Deterministic for a given seed and pair order.
     """
+    from pipeline.embed import offline_and_quiet
+
+    offline_and_quiet()
     import torch
     from sentence_transformers import SentenceTransformer
 

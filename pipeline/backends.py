@@ -317,6 +317,8 @@ class OpenVINOEmbedder:
     """The exported model on OpenVINO's CPU plugin: one stream per core, small length-sorted requests."""
 
     def __init__(self, model_file: Path, source: Path, name: str, *, precision: str = "bf16") -> None:
+        # Only Core.read_model/compile_model are used: openvino's telemetry lives in its model
+        # converter (openvino.tools.ovc), which this project never calls, so nothing is sent.
         import openvino as ov
 
         self._name = name

@@ -88,19 +88,23 @@ def files_digest(files: dict[str, str]) -> str:
     return weights[0] if weights else hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
 
+def offline_and_quiet() -> None:
+    """Before any transformers import: never reach a model hub, never draw progress bars in logs."""
+    # Belt and braces: even a misconfigured path must never reach out to a model hub.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers on the CPU, from a verified local folder."""
 
     def __init__(self, folder: Path, model_name: str, weights_sha: str, batch_size: int = 32) -> None:
-        # Belt and braces: even a misconfigured path must never reach out to a model hub.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        # Cron logs must stay quiet: no weight-loading progress bars.
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        offline_and_quiet()
         from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         self._name = f"{model_name}@{weights_sha[:12]}"

@@ -91,6 +91,10 @@ class Context:
 
     @property
     def model(self) -> str:
+        if self.config.embed.model_path is not None and self.embedder_factory is None:
+            # A model of the user's own (gifts adapt) is keyed by its folder and weights, which
+            # only loading it verifies; the cost is one model load per run, for those who opt in.
+            return self.embedder().name
         return model_key(self.config.embed.model, self.config.paths.models, self.config.embed.backend)
 
     def embedder(self) -> Embedder:
