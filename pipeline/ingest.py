@@ -344,7 +344,8 @@ def fetch_documents(
             counts[state] += 1
             with store.transaction():
                 store.db.execute(
-                    "UPDATE documents SET state = ?, reason = ?, seconds = ? WHERE id = ?",
+                    "UPDATE documents SET state = ?, reason = ?, seconds = ?, fetch_attempts = fetch_attempts + 1"
+                    " WHERE id = ?",
                     (state, f"fetch: {exc.reason}", round(time.monotonic() - started, 3), row["id"]),
                 )
             progress(1)
@@ -357,6 +358,24 @@ def fetch_documents(
             )
         progress(1)
     return counts
+
+
+# A page that failed for a reason that may pass (a timeout, a 5xx, a 429, a deferred host) is
+# tried again on later nights, so one bad night never loses a document for good.
+TRANSIENT_REASONS = ("fetch: timeout", "fetch: network", "fetch: http 5", "fetch: http 429", "fetch: deferred")
+MAX_FETCH_ATTEMPTS = 3
+
+
+def retry_transient_failures(store: Store) -> int:
+    """Put pages that failed transiently (fewer than MAX_FETCH_ATTEMPTS times) back in the queue."""
+    like = " OR ".join("reason LIKE ?" for _ in TRANSIENT_REASONS)
+    with store.transaction():
+        cursor = store.db.execute(
+            "UPDATE documents SET state = 'pending' WHERE state = 'extract_failed' AND raw_sha IS NULL"
+            f" AND url IS NOT NULL AND fetch_attempts < ? AND ({like})",
+            (MAX_FETCH_ATTEMPTS, *(f"{r}%" for r in TRANSIENT_REASONS)),
+        )
+    return int(cursor.rowcount or 0)
 
 
 def _kind_from_type(content_type: str) -> str | None:

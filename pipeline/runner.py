@@ -131,6 +131,9 @@ def _fetch(ctx: Context) -> Counter[str]:
     tick, done = ctx.progress("fetch feeds", total)
     counts = ingest.fetch_feeds(ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick)
     done()
+    # Once per run (here, not in _fetch_pages, which the parse stage calls again).
+    if not ctx.config.fetch.offline:
+        counts["retried"] += ingest.retry_transient_failures(ctx.store)
     counts.update(_fetch_pages(ctx))
     return counts
 

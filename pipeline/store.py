@@ -160,6 +160,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, source_id)
     );
     """,
+    # 4: transient page failures are retried on later nights, a bounded number of times.
+    """
+    ALTER TABLE documents ADD COLUMN fetch_attempts INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -254,6 +258,8 @@ class Store:
     # -- runs -------------------------------------------------------------------------------
     def start_run(self, started_at: str) -> int:
         with self.db:
+            # Callers hold the workspace lock, so a run still marked running was killed mid-way.
+            self.db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
             cursor = self.db.execute("INSERT INTO runs (started_at, status) VALUES (?, 'running')", (started_at,))
         return int(cursor.lastrowid or 0)
 

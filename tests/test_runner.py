@@ -116,3 +116,58 @@ def test_offline_run_reads_only_the_archive(live: tuple[Path, list[str]]) -> Non
     again = run(with_overrides(config, offline=True), now=NOW, embedder_factory=_fake)
     assert len(hits) == count
     assert again.counts["archive_hits"] >= 1
+
+
+def test_transient_page_failures_are_retried_a_bounded_number_of_times(tmp_path: Path, httpserver: HTTPServer) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    answers = {"/post/0": [503, 200], "/post/1": [500, 500, 500, 500, 200]}
+    served: list[str] = []
+
+    def feed(_: Request) -> Response:
+        items = "".join(
+            f"<item><title>Note {i}</title><link>{base}/post/{i}</link><guid>g{i}</guid></item>" for i in range(2)
+        )
+        return Response(
+            f'<rss version="2.0"><channel><title>T</title>{items}</channel></rss>', content_type="application/rss+xml"
+        )
+
+    def page(request: Request) -> Response:
+        served.append(request.path)
+        status = answers[request.path].pop(0) if len(answers[request.path]) > 1 else answers[request.path][0]
+        body = "".join(f"<p>Step {k}. {WORDS}</p>" for k in range(8))
+        return Response(ARTICLE.format(title="Note", body=body), status=status, content_type="text/html")
+
+    httpserver.expect_request("/feed.xml").respond_with_handler(feed)
+    for i in range(2):
+        httpserver.expect_request(f"/post/{i}").respond_with_handler(page)
+    (tmp_path / "interviews").mkdir()
+    path = tmp_path / "gifts.toml"
+    path.write_text(
+        f'[sources]\nfeeds = ["{base}/feed.xml"]\n[fetch]\nallow_private_networks = true\n', encoding="utf-8"
+    )
+    config = load(path)
+
+    def states() -> dict[str, tuple[str, int]]:
+        with Store(config.paths.store) as store:
+            rows = store.query("SELECT url, state, fetch_attempts FROM documents")
+        return {r["url"].rsplit("/", 1)[-1]: (r["state"], r["fetch_attempts"]) for r in rows}
+
+    run(config, now=NOW, embedder_factory=_fake)
+    assert states() == {"0": ("extract_failed", 1), "1": ("extract_failed", 1)}
+    second = run(config, now=NOW, embedder_factory=_fake)
+    assert second.counts["retried"] == 2
+    assert states() == {"0": ("extracted", 1), "1": ("extract_failed", 2)}
+    run(config, now=NOW, embedder_factory=_fake)
+    fourth = run(config, now=NOW, embedder_factory=_fake)
+    assert states()["1"] == ("extract_failed", 3)  # three strikes: no fourth try
+    assert fourth.counts.get("retried", 0) == 0
+    assert served.count("/post/1") == 3  # one request a night, three nights
+    assert served.count("/post/0") >= 2  # a 503 may also be retried within the night (politeness)
+
+
+def test_a_killed_run_is_marked_killed_by_the_next(workspace: Path) -> None:
+    config = load(workspace)
+    with Store(config.paths.store) as store:
+        stale = store.start_run("2026-11-25T06:00:00+00:00")
+        store.start_run("2026-11-26T06:00:00+00:00")
+        assert store.scalar("SELECT status FROM runs WHERE id = ?", (stale,)) == "killed"
