@@ -39,6 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from pipeline import vectors  # noqa: E402 -- needs ROOT on sys.path first
 from pipeline.archive import Archive, ArchiveEntry  # noqa: E402 -- needs ROOT on sys.path first
 from pipeline.extract import passages  # noqa: E402
 
@@ -372,7 +373,9 @@ def main() -> None:
     parser.add_argument("--parts", default="encode,job,memory,cli", help="comma-separated parts to run")
     parser.add_argument("--texts", type=int, default=512, help="passages for the encode part")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for the encode part")
-    parser.add_argument("--chunk", type=int, default=64, help="texts per interleaved call (the embed stage's batch)")
+    parser.add_argument(
+        "--chunk", type=int, default=vectors.BATCH, help="texts per interleaved call (the embed stage's batch)"
+    )
     parser.add_argument("--docs", type=int, default=1000, help="new documents in the job's raw archive")
     parser.add_argument("--corpus", type=int, default=20000, help="documents for the memory part")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

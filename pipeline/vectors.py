@@ -22,7 +22,10 @@ from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
-BATCH = 64
+# Passages per encode call and per commit. Large enough that the fast backends keep every core
+# busy between calls (measured: 64 -> 256 took OpenVINO int8 from ~64 to ~76 passages/s), small
+# enough that a killed run loses little work.
+BATCH = 256
 
 
 def text_sha(text: str) -> str:
