@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from markupsafe import Markup, escape
 from pipeline.charts import scores_by_contact_svg
 from pipeline.config import Config
 from pipeline.store import Store
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "suggestion_id", "contact", "company", "rank", "score", "title", "url", "source",
@@ -379,6 +382,10 @@ def _write_parquet(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
 def _point_latest(reports: Path, folder: Path) -> None:
     """`latest` is a relative symlink swapped atomically, so readers never see it missing."""
     link = reports / "latest"
+    if link.is_dir() and not link.is_symlink():
+        # Someone copied the reports without symlinks: never delete a real folder to make room.
+        log.warning("%s is a real folder, not a link; leaving it as it is", link)
+        return
     tmp = reports / ".latest.tmp"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()

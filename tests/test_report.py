@@ -626,3 +626,16 @@ def test_report_shows_this_runs_timings_and_a_sanitised_chart(sample_run: tuple[
         again = write_report(store, config, NOW + dt.timedelta(days=3))
     html = (again / "index.html").read_text(encoding="utf-8")
     assert f"{sum(recorded.values()):.2f} s" in html
+
+
+def test_a_real_latest_folder_is_never_deleted(workspace: Path) -> None:
+    """After a copy without symlinks `latest` may be a real folder: the report leaves it alone."""
+    config = load(workspace)
+    real = config.paths.reports / "latest"
+    real.mkdir(parents=True)
+    (real / "keep.txt").write_text("mine", encoding="utf-8")
+    runner.run(
+        config, now=NOW, embedder_factory=lambda: FakeEmbedder(name=model_key("all-MiniLM-L6-v2", ROOT / "models"))
+    )
+    assert (real / "keep.txt").read_text(encoding="utf-8") == "mine"
+    assert (config.paths.reports / NOW.date().isoformat() / "index.html").is_file()
