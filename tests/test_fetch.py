@@ -7,6 +7,7 @@ import socket
 import time
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -312,3 +313,30 @@ def test_injected_transport_is_used_without_network() -> None:
     assert result.body == b"mocked"
     assert result.content_type == "text/plain"
     assert [str(r.url) for r in seen] == ["https://feeds.example/rss"]
+
+
+def test_tls_is_verified_a_self_signed_server_is_refused(tmp_path: Path) -> None:
+    """An HTTPS server with a self-signed certificate is refused, and sees no request for the page."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = HTTPServer(host="localhost", ssl_context=context)
+    server.expect_request("/feed.xml").respond_with_data("<rss/>")
+    server.start()
+    try:
+        error = fetch_error(LOCAL, server.url_for("/feed.xml"))
+        assert server.url_for("/feed.xml").startswith("https://")
+        assert "CERTIFICATE_VERIFY_FAILED" in error.reason or "certificate" in error.reason.lower()
+        assert len(server.log) == 0  # the handshake failed before any request was sent
+    finally:
+        server.clear()
+        server.stop()
