@@ -333,13 +333,3 @@ def describe(store: Store, query: str) -> str:
     if replies:
         lines.append("replies: " + ", ".join(sorted(replies)))
     return "\n".join(lines)
-
-
-def interview_rows(store: Store) -> list[dict[str, object]]:
-    return [
-        dict(r) for r in store.query("SELECT id, company, position, date, status FROM interviews ORDER BY date DESC")
-    ]
-
-
-def parse_date(value: str) -> dt.date:
-    return dt.date.fromisoformat(value[:10])

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,11 +158,3 @@ def doc_means(matrix: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
     np.add.at(sums, owner, matrix)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     return sums / np.where(norms == 0, 1, norms)
-
-
-def embed_counts(cut: int, embedded: int) -> Counter[str]:
-    return Counter({"passaged": cut, "embedded": embedded})
-
-
-def stack(vectors: Sequence[np.ndarray]) -> np.ndarray:
-    return np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)

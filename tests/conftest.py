@@ -41,6 +41,24 @@ class FakeEmbedder:
         return out / np.where(norms == 0, 1, norms)
 
 
+def nightly_fake() -> FakeEmbedder:
+    """A FakeEmbedder keyed like the nightly model, so the runner accepts its vectors."""
+    from pipeline.embed import model_key
+
+    return FakeEmbedder(name=model_key("all-MiniLM-L6-v2", ROOT / "models"))
+
+
+def write_acme_interview(folder: Path) -> None:
+    """One active interview with one interviewer who cares about Kafka consumer lag."""
+    (folder / "interviews").mkdir()
+    (folder / "interviews" / "acme.md").write_text(
+        "---\ncompany: Acme\ndate: 2026-11-20\nstatus: active\ninterviewers:\n"
+        "  - name: Ada Byte\n    interests:\n      - Kafka consumer lag and stream processing\n---\n"
+        "Ada worries about consumer lag.\n",
+        encoding="utf-8",
+    )
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     """A copy of the sample workspace without any derived state; returns its gifts.toml."""

@@ -9,21 +9,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import NOW, ROOT, SAMPLE, FakeEmbedder
+from conftest import NOW, SAMPLE, nightly_fake
 
 from pipeline.cli import main
 from pipeline.config import load
-from pipeline.embed import model_key
 from pipeline.errors import InputError
 from pipeline.history import Action, exclusions, import_decisions
 from pipeline.runner import run
 from pipeline.store import Store
 
 TODAY = dt.date(2026, 12, 1)
-
-
-def _fake() -> FakeEmbedder:
-    return FakeEmbedder(name=model_key("all-MiniLM-L6-v2", ROOT / "models"))
 
 
 def _at(days_ago: int) -> dt.datetime:
@@ -64,7 +59,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = (target / "gifts.toml").read_text(encoding="utf-8")
     (target / "gifts.toml").write_text(text.replace("min_score = 0.30", "min_score = 0.05"), encoding="utf-8")
     config = load(target / "gifts.toml")
-    run(config, now=NOW, embedder_factory=_fake)
+    run(config, now=NOW, embedder_factory=nightly_fake)
     return target
 
 
@@ -112,7 +107,7 @@ def test_import_decisions_from_an_edited_csv_once(ws: Path) -> None:
         (rows[2]["suggestion_id"], "never", "topic"),
     }
     assert interest is not None
-    run(load(ws), ("rank", "report"), now=NOW + dt.timedelta(days=1), embedder_factory=_fake)
+    run(load(ws), ("rank", "report"), now=NOW + dt.timedelta(days=1), embedder_factory=nightly_fake)
     _, again = _csv(ws)
     assert rows[0]["suggestion_id"] not in {r["suggestion_id"] for r in again}
     refused = rows[2]["matched_interest"]
@@ -156,7 +151,7 @@ def test_forget_removes_the_contact_everywhere_and_they_do_not_come_back(ws: Pat
     for name in ("report.md", "index.html", "suggestions.csv"):
         assert "Tom Becker" not in (latest / name).read_text(encoding="utf-8"), name
     assert not (older / "report.md").exists() and (older / "other.md").exists()
-    run(config, ("profile", "embed", "rank", "report"), now=NOW + dt.timedelta(days=1), embedder_factory=_fake)
+    run(config, ("profile", "embed", "rank", "report"), now=NOW + dt.timedelta(days=1), embedder_factory=nightly_fake)
     with Store(config.paths.store) as store:
         assert not store.scalar("SELECT COUNT(*) FROM contacts WHERE id LIKE 'tom-becker%'")
         assert store.scalar("SELECT COUNT(*) FROM contacts WHERE id LIKE 'priya-raman%'") == 1

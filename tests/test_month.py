@@ -8,10 +8,9 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from conftest import ROOT, FakeEmbedder
+from conftest import nightly_fake
 
 from pipeline.config import load
-from pipeline.embed import model_key
 from pipeline.history import record_decision, record_event
 from pipeline.plan import followups
 from pipeline.runner import run
@@ -21,10 +20,6 @@ DAY0 = dt.datetime(2026, 12, 1, 7, 0, tzinfo=dt.UTC)
 FILLED_ON = 16  # Helix Health fills the position on this day
 REPLY_ON = 9  # Tom Becker replies on this day
 DAILY = ("profile", "embed", "rank", "report")
-
-
-def _fake() -> FakeEmbedder:
-    return FakeEmbedder(name=model_key("all-MiniLM-L6-v2", ROOT / "models"))
 
 
 def _set(path: Path, pattern: str, value: str) -> None:
@@ -54,7 +49,7 @@ def test_a_month_of_follow_ups(workspace: Path) -> None:
         if day == REPLY_ON:
             record_event(config, "Tom Becker", "reply", None, now)
         stages = DAILY if day else ("fetch", "parse", "extract", *DAILY)  # the library is read once
-        result = run(config, stages, now=now, embedder_factory=_fake)
+        result = run(config, stages, now=now, embedder_factory=nightly_fake)
         assert result.status == "ok"
         report = (result.report_dir or Path()) / "report.md"
         with Store(config.paths.store) as store:

@@ -12,7 +12,7 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 import pytest
-from conftest import NOW, ROOT, FakeEmbedder
+from conftest import NOW, ROOT, FakeEmbedder, nightly_fake, write_acme_interview
 from pytest_httpserver import HTTPServer
 
 from pipeline import runner
@@ -557,13 +557,7 @@ def _hostile_feed(base: str) -> str:
 def test_report_from_a_hostile_feed_stays_inert(tmp_path: Path, httpserver: HTTPServer) -> None:
     base = httpserver.url_for("").rstrip("/")
     httpserver.expect_request("/feed.xml").respond_with_data(_hostile_feed(base), content_type="application/rss+xml")
-    (tmp_path / "interviews").mkdir()
-    (tmp_path / "interviews" / "acme.md").write_text(
-        "---\ncompany: Acme\ndate: 2026-11-20\nstatus: active\ninterviewers:\n"
-        "  - name: Ada Byte\n    interests:\n      - Kafka consumer lag and stream processing\n---\n"
-        "Ada worries about consumer lag.\n",
-        encoding="utf-8",
-    )
+    write_acme_interview(tmp_path)
     (tmp_path / "gifts.toml").write_text(
         f'[sources]\nfeeds = ["{base}/feed.xml"]\n'
         "[fetch]\nallow_private_networks = true\nfetch_articles = false\n[rank]\nmin_score = 0.1\nmin_words = 50\n",
@@ -634,8 +628,6 @@ def test_a_real_latest_folder_is_never_deleted(workspace: Path) -> None:
     real = config.paths.reports / "latest"
     real.mkdir(parents=True)
     (real / "keep.txt").write_text("mine", encoding="utf-8")
-    runner.run(
-        config, now=NOW, embedder_factory=lambda: FakeEmbedder(name=model_key("all-MiniLM-L6-v2", ROOT / "models"))
-    )
+    runner.run(config, now=NOW, embedder_factory=nightly_fake)
     assert (real / "keep.txt").read_text(encoding="utf-8") == "mine"
     assert (config.paths.reports / NOW.date().isoformat() / "index.html").is_file()

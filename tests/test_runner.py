@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import NOW, ROOT, FakeEmbedder
+from conftest import NOW, nightly_fake, write_acme_interview
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from pipeline.config import load
-from pipeline.embed import model_key
 from pipeline.runner import run
 from pipeline.store import Store
 
@@ -53,13 +52,7 @@ def live(tmp_path: Path, httpserver: HTTPServer) -> tuple[Path, list[str]]:
     for i in range(3):
         httpserver.expect_request(f"/post/{i}").respond_with_handler(page)
     httpserver.expect_request("/dead.xml").respond_with_data("gone", status=404)
-    (tmp_path / "interviews").mkdir()
-    (tmp_path / "interviews" / "acme.md").write_text(
-        "---\ncompany: Acme\ndate: 2026-11-20\nstatus: active\ninterviewers:\n"
-        "  - name: Ada Byte\n    interests:\n      - Kafka consumer lag and stream processing\n---\n"
-        "Ada worries about consumer lag.\n",
-        encoding="utf-8",
-    )
+    write_acme_interview(tmp_path)
     config = tmp_path / "gifts.toml"
     config.write_text(
         f'[sources]\nfeeds = ["{base}/feed.xml", "{base}/dead.xml"]\n'
@@ -69,14 +62,10 @@ def live(tmp_path: Path, httpserver: HTTPServer) -> tuple[Path, list[str]]:
     return config, hits
 
 
-def _fake() -> FakeEmbedder:
-    return FakeEmbedder(name=model_key("all-MiniLM-L6-v2", ROOT / "models"))
-
-
 def test_live_run_then_conditional_rerun(live: tuple[Path, list[str]]) -> None:
     path, hits = live
     config = load(path)
-    first = run(config, now=NOW, embedder_factory=_fake)
+    first = run(config, now=NOW, embedder_factory=nightly_fake)
     assert first.counts["fetched"] == 4  # one feed body and three pages
     assert first.counts["extracted"] == 3
     assert first.counts["sources_failed"] == 1  # the 404 feed
@@ -85,7 +74,7 @@ def test_live_run_then_conditional_rerun(live: tuple[Path, list[str]]) -> None:
     pages_before = [h for h in hits if h.startswith("/post/")]
     assert sorted(pages_before) == ["/post/0", "/post/1", "/post/2"]  # tracking params dropped
 
-    embedder = _fake()
+    embedder = nightly_fake()
     second = run(config, now=NOW, embedder_factory=lambda: embedder)
     assert second.counts.get("fetched", 0) == 0
     assert second.counts["not_modified"] == 1
@@ -109,11 +98,11 @@ def test_live_run_then_conditional_rerun(live: tuple[Path, list[str]]) -> None:
 def test_offline_run_reads_only_the_archive(live: tuple[Path, list[str]]) -> None:
     path, hits = live
     config = load(path)
-    run(config, now=NOW, embedder_factory=_fake)
+    run(config, now=NOW, embedder_factory=nightly_fake)
     count = len(hits)
     from pipeline.config import with_overrides
 
-    again = run(with_overrides(config, offline=True), now=NOW, embedder_factory=_fake)
+    again = run(with_overrides(config, offline=True), now=NOW, embedder_factory=nightly_fake)
     assert len(hits) == count
     assert again.counts["archive_hits"] >= 1
 
@@ -152,13 +141,13 @@ def test_transient_page_failures_are_retried_a_bounded_number_of_times(tmp_path:
             rows = store.query("SELECT url, state, fetch_attempts FROM documents")
         return {r["url"].rsplit("/", 1)[-1]: (r["state"], r["fetch_attempts"]) for r in rows}
 
-    run(config, now=NOW, embedder_factory=_fake)
+    run(config, now=NOW, embedder_factory=nightly_fake)
     assert states() == {"0": ("extract_failed", 1), "1": ("extract_failed", 1)}
-    second = run(config, now=NOW, embedder_factory=_fake)
+    second = run(config, now=NOW, embedder_factory=nightly_fake)
     assert second.counts["retried"] == 2
     assert states() == {"0": ("extracted", 1), "1": ("extract_failed", 2)}
-    run(config, now=NOW, embedder_factory=_fake)
-    fourth = run(config, now=NOW, embedder_factory=_fake)
+    run(config, now=NOW, embedder_factory=nightly_fake)
+    fourth = run(config, now=NOW, embedder_factory=nightly_fake)
     assert states()["1"] == ("extract_failed", 3)  # three strikes: no fourth try
     assert fourth.counts.get("retried", 0) == 0
     assert served.count("/post/1") == 3  # one request a night, three nights
