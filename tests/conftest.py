@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import shutil
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +16,25 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample"
-SHARED = ROOT.parent / "shared"
+
+
+def _find_shared() -> Path:
+    """The read-only evaluation data beside the checkout (CI lays a copy of shared/ there).
+
+    `GIFTS_SHARED` names it explicitly; a clone made from a local checkout (a throwaway CI
+    rehearsal in a temp folder) finds it beside the checkout it was cloned from.
+    """
+    candidates = [Path(os.environ["GIFTS_SHARED"])] if os.environ.get("GIFTS_SHARED") else []
+    candidates.append(ROOT.parent / "shared")
+    origin = subprocess.run(
+        ["git", "-C", str(ROOT), "remote", "get-url", "origin"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        candidates.append(Path(origin).resolve().parent / "shared")
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED = _find_shared()
 NOW = dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC)
 
 
