@@ -61,7 +61,14 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).astimezone()
 
 
-def _run(settings: Settings, stages: tuple[str, ...], offline: bool | None, as_json: bool) -> None:
+def _run(
+    settings: Settings,
+    stages: tuple[str, ...],
+    offline: bool | None,
+    as_json: bool,
+    engine: str = "local",
+    address: str | None = None,
+) -> None:
     from pipeline.runner import run
 
     try:
@@ -71,6 +78,8 @@ def _run(settings: Settings, stages: tuple[str, ...], offline: bool | None, as_j
             stages,
             now=_now(),
             progress=_progress_factory(sys.stderr.isatty() and not as_json),
+            engine=engine,
+            address=address,
         )
     except GiftsError as exc:
         fail(exc)
@@ -135,18 +144,33 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print a mach
 @main.command()
 @offline_option
 @json_option
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where fetch, extract, embed and rank run: this process, or Ray Data (pip install 'research-gifts[ray]').",
+)
+@click.option(
+    "--address",
+    metavar="ADDRESS",
+    default=None,
+    help="With --engine ray: the cluster to join (default: the config's ray.address, else a local one).",
+)
 @click.pass_obj
-def run(settings: Settings, offline: bool | None, as_json: bool) -> None:
+def run(settings: Settings, offline: bool | None, as_json: bool, engine: str, address: str | None) -> None:
     """Run the whole nightly job: fetch, parse, extract, profile, embed, rank, report.
 
     Each stage only does work whose output is missing, so re-running is cheap.
+    With --engine ray the heavy stages run as Ray Data pipelines over the same batch functions,
+    keeping documents and vectors in Parquet datasets (ray.dataset).
     Exit status: 0 ok, 1 some items failed (see the summary), 2 bad usage or config.
 
     Example: gifts --config ~/gifts/gifts.toml run --json
     """
     from pipeline.runner import STAGES
 
-    _run(settings, STAGES, offline, as_json)
+    _run(settings, STAGES, offline, as_json, engine, address)
 
 
 def _stage_command(name: str, doc: str) -> None:

@@ -80,6 +80,11 @@ class RankSettings:
     min_words: int = 150
     exclude_sources: tuple[str, ...] = ()
     exclude_terms: tuple[str, ...] = ()
+    # Above this many documents, each interest scores only candidates from an approximate index
+    # (faiss IVF, pipeline/ann.py) and BM25's best; below it every document is scored exactly.
+    ann_threshold: int = 50_000
+    ann_nprobe: int = 32
+    ann_candidates: int = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +132,17 @@ class DraftSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RaySettings:
+    """The Ray engine (`gifts run --engine ray`); the local engine ignores this section."""
+
+    address: str = ""  # a running cluster (ray://host:10001 or host:6379); empty: a local one per run
+    dataset: str = ""  # Parquet datasets: a folder or an object-store URI; empty: <processed>/dataset
+    workers: int = 2  # actors per pool (embedding, ranking); each loads the model once
+    batch_size: int = 256  # rows per Ray Data block
+    num_cpus: int = 0  # CPUs of a local cluster; 0: all of this machine's
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     root: Path
@@ -141,6 +157,7 @@ class Config:
     history: HistorySettings = field(default_factory=HistorySettings)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     drafts: DraftSettings = field(default_factory=DraftSettings)
+    ray: RaySettings = field(default_factory=RaySettings)
 
 
 _PATH_DEFAULTS = {
@@ -161,6 +178,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "history": HistorySettings,
     "feedback": FeedbackSettings,
     "drafts": DraftSettings,
+    "ray": RaySettings,
 }
 
 
@@ -322,6 +340,9 @@ def load(path: Path) -> Config:
     rank: RankSettings = sections["rank"]
     if rank.top_k < 1:
         raise _fail(path, text, "rank", "top_k", "must be at least 1")
+    for key in ("ann_nprobe", "ann_candidates"):
+        if getattr(rank, key) < 1:
+            raise _fail(path, text, "rank", key, "must be at least 1")
     embed: EmbedSettings = sections["embed"]
     if embed.passage_overlap >= embed.passage_words:
         raise _fail(path, text, "embed", "passage_overlap", "must be smaller than passage_words")
@@ -337,6 +358,10 @@ def load(path: Path) -> Config:
         raise _fail(path, text, "feedback", "holdout", "must be between 0 and 1")
     if feedback.pool < 1:
         raise _fail(path, text, "feedback", "pool", "must be at least 1")
+    ray: RaySettings = sections["ray"]
+    for key in ("workers", "batch_size"):
+        if getattr(ray, key) < 1:
+            raise _fail(path, text, "ray", key, "must be at least 1")
     return Config(path=path, root=base, name=name, paths=paths, sources=sources, **sections)
 
 

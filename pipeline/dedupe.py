@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Mapping
 
 from pipeline.store import Store
 
@@ -62,8 +63,13 @@ class Index:
         return best[1] if best else None
 
 
-def collapse(store: Store, batch: int = 100) -> Counter[str]:
-    """Fingerprint newly extracted documents; a near-copy of a kept one becomes `duplicate`."""
+def collapse(store: Store, batch: int = 100, fingerprints: Mapping[str, int] | None = None) -> Counter[str]:
+    """Fingerprint newly extracted documents; a near-copy of a kept one becomes `duplicate`.
+
+    Args:
+        fingerprints: SimHashes computed elsewhere (the Ray engine keeps texts out of the store);
+            a document not in it is fingerprinted from its stored text.
+    """
     counts: Counter[str] = Counter()
     index = Index()
     for row in store.query(
@@ -77,7 +83,8 @@ def collapse(store: Store, batch: int = 100) -> Counter[str]:
     for start in range(0, len(rows), batch):
         with store.transaction():
             for row in rows[start : start + batch]:
-                value = simhash(row["text"] or "")
+                known = fingerprints.get(row["id"]) if fingerprints else None
+                value = known if known is not None else simhash(row["text"] or "")
                 original = index.find(value) if (row["words"] or 0) >= MIN_WORDS else None
                 if original is None:
                     store.db.execute("UPDATE documents SET simhash = ? WHERE id = ?", (value, row["id"]))

@@ -102,11 +102,13 @@ def offline_and_quiet() -> None:
 class SentenceTransformerEmbedder:
     """sentence-transformers on the CPU, from a verified local folder."""
 
-    def __init__(self, folder: Path, model_name: str, weights_sha: str, batch_size: int = 32) -> None:
+    def __init__(
+        self, folder: Path, model_name: str, weights_sha: str, batch_size: int = 32, device: str = "cpu"
+    ) -> None:
         offline_and_quiet()
         from sentence_transformers import SentenceTransformer
 
-        self._model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+        self._model = SentenceTransformer(str(folder), device=device, local_files_only=True)
         self._name = f"{model_name}@{weights_sha[:12]}"
         self.batch_size = batch_size
 
@@ -133,12 +135,14 @@ def load_embedder(
     override: Path | None = None,
     batch_size: int = 32,
     backend: str | None = None,
+    device: str = "cpu",
 ) -> Embedder:
     """Verify then load the configured model (the slow part: imports torch or OpenVINO).
 
     `backend` is "torch" (sentence-transformers) or one of pipeline.backends.FAST_BACKENDS, which
     export the verified weights to ONNX once (under the project's models/exports/, or beside an
     `override` folder) and run them there; None means the nightly default, `EmbedSettings.backend`.
+    `device` is torch's ("cuda" on a Ray GPU worker); the fast backends run on the CPU.
     """
     backend = backend or EmbedSettings().backend
     manifest = load_manifest(models_dir)
@@ -161,7 +165,7 @@ def load_embedder(
         # An adapted model's export lives beside it, in the workspace, not in the project.
         exports = override.parent if override is not None else PROJECT_MODELS
         return load_fast_embedder(folder, f"{model}@{weights_sha[:12]}", backend, exports)
-    return SentenceTransformerEmbedder(folder, model, weights_sha, batch_size=batch_size)
+    return SentenceTransformerEmbedder(folder, model, weights_sha, batch_size=batch_size, device=device)
 
 
 def model_key(model: str, models_dir: Path, backend: str | None = None) -> str:

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from pipeline import dedupe, health
 from pipeline.archive import Archive, ArchiveEntry
 from pipeline.errors import FetchError
 from pipeline.extract import Extracted, sniff_kind
 from pipeline.feeds import check_xml_parser, parse_feed
 from pipeline.fetch import Fetcher
+from pipeline.frames import extracted_fields
 from pipeline.sources import Source, folder_files
 from pipeline.store import Store
 from pipeline.workers import ExtractPool, Task
@@ -311,6 +314,75 @@ def _scan_folder(store: Store, archive: Archive, source: str, folder: Path, now:
     return counts
 
 
+PAGE_RESULTS = ("id", "state", "reason", "raw_sha", "kind", "how", "seconds")
+
+
+def fetch_page_frame(batch: pd.DataFrame, archive: Archive, fetcher: Fetcher | None, now: str) -> pd.DataFrame:
+    """(id, url) rows -> PAGE_RESULTS rows: each page fetched into the archive (or found there).
+
+    The one batch function both engines call for pages; the store is not touched here, so Ray
+    workers can run it. `state` is None for a page now in the archive, else blocked, too_large
+    or extract_failed with its reason.
+    """
+    rows: list[tuple[Any, ...]] = []
+    for doc_id, url in zip(batch["id"], batch["url"], strict=True):
+        started = time.monotonic()
+        try:
+            # An article's page is fetched once: if the archive has it, later runs reuse it.
+            entry = archive.get(url)
+            if entry is not None and archive.has(entry.sha256):
+                how = "archive"
+            else:
+                refused = fetcher.robots_block(url) if fetcher is not None else None
+                if refused:
+                    raise FetchError(url, refused)
+                how, entry = _get(url, archive, fetcher, now)
+        except FetchError as exc:
+            log.warning("page failed: %s", exc)
+            state = (
+                "blocked"
+                if exc.reason.startswith("blocked")
+                else ("too_large" if exc.reason.startswith("too_large") else "extract_failed")
+            )
+            rows.append((doc_id, state, f"fetch: {exc.reason}", None, None, "failed", time.monotonic() - started))
+            continue
+        assert entry is not None  # noqa: S101 -- archive hits and downloads both carry an entry
+        kind = _kind_from_type(entry.content_type)
+        rows.append((doc_id, None, None, entry.sha256, kind, how, time.monotonic() - started))
+    return pd.DataFrame(rows, columns=list(PAGE_RESULTS))
+
+
+def save_page_results(store: Store, results: pd.DataFrame) -> Counter[str]:
+    """Write fetch_page_frame's results to the store; returns fetched / archive_hits / failure counts."""
+    counts: Counter[str] = Counter()
+    with store.transaction():
+        for r in results.itertuples(index=False):
+            seconds = round(float(r.seconds), 3)
+            if isinstance(r.state, str):  # None (or NaN, once through Parquet) means the page is in the archive
+                counts[r.state] += 1
+                store.db.execute(
+                    "UPDATE documents SET state = ?, reason = ?, seconds = ?, fetch_attempts = fetch_attempts + 1"
+                    " WHERE id = ?",
+                    (r.state, r.reason, seconds, r.id),
+                )
+                continue
+            counts["fetched" if r.how == "downloaded" else "archive_hits"] += 1
+            store.db.execute(
+                "UPDATE documents SET raw_sha = ?, kind = COALESCE(?, kind), seconds = ? WHERE id = ?",
+                (r.raw_sha, r.kind, seconds, r.id),
+            )
+    return counts
+
+
+def pending_pages(store: Store) -> pd.DataFrame:
+    """(id, url) of every pending entry whose page has not been fetched yet."""
+    rows = store.query("SELECT id, url FROM documents WHERE state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
+    return pd.DataFrame([dict(r) for r in rows], columns=["id", "url"])
+
+
+PAGE_BATCH = 16  # pages per batch: results are committed a batch at a time, so a kill loses little
+
+
 def fetch_documents(
     store: Store, archive: Archive, fetcher: Fetcher | None, now: str, progress: Progress = _noop
 ) -> Counter[str]:
@@ -320,43 +392,11 @@ def fetch_documents(
     blocked, too_large or extract_failed with its reason.
     """
     counts: Counter[str] = Counter()
-    rows = store.query("SELECT id, url FROM documents WHERE state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
-    for row in rows:
-        started = time.monotonic()
-        try:
-            # An article's page is fetched once: if the archive has it, later runs reuse it.
-            entry = archive.get(row["url"])
-            if entry is not None and archive.has(entry.sha256):
-                counts["archive_hits"] += 1
-            else:
-                refused = fetcher.robots_block(row["url"]) if fetcher is not None else None
-                if refused:
-                    raise FetchError(row["url"], refused)
-                how, entry = _get(row["url"], archive, fetcher, now)
-                counts["fetched" if how == "downloaded" else "archive_hits"] += 1
-        except FetchError as exc:
-            log.warning("page failed: %s", exc)
-            state = (
-                "blocked"
-                if exc.reason.startswith("blocked")
-                else ("too_large" if exc.reason.startswith("too_large") else "extract_failed")
-            )
-            counts[state] += 1
-            with store.transaction():
-                store.db.execute(
-                    "UPDATE documents SET state = ?, reason = ?, seconds = ?, fetch_attempts = fetch_attempts + 1"
-                    " WHERE id = ?",
-                    (state, f"fetch: {exc.reason}", round(time.monotonic() - started, 3), row["id"]),
-                )
-            progress(1)
-            continue
-        assert entry is not None  # noqa: S101 -- archive hits and downloads both carry an entry
-        with store.transaction():
-            store.db.execute(
-                "UPDATE documents SET raw_sha = ?, kind = COALESCE(?, kind), seconds = ? WHERE id = ?",
-                (entry.sha256, _kind_from_type(entry.content_type), round(time.monotonic() - started, 3), row["id"]),
-            )
-        progress(1)
+    pending = pending_pages(store)
+    for start in range(0, len(pending), PAGE_BATCH):
+        batch = pending.iloc[start : start + PAGE_BATCH]
+        counts += save_page_results(store, fetch_page_frame(batch, archive, fetcher, now))
+        progress(len(batch))
     return counts
 
 
@@ -435,27 +475,16 @@ def extract_documents(
 
 
 def _save_extracted(store: Store, row: Any, result: Extracted, kind: str, seconds: float, now: str) -> None:
-    text = result.text
-    title = row["title"]
-    if result.title and (row["url"] is None or not title):
-        title = result.title  # local files have only a file name; the document knows better
+    fields = extracted_fields(result, kind, row["title"], row["url"])
     with store.transaction():
         store.db.execute(
             "UPDATE documents SET state = ?, reason = ?, text = ?, text_sha = ?, words = ?, kind = ?,"
             " title = ?, extracted_at = ?, seconds = ? WHERE id = ?",
             (
-                result.state,
-                result.reason,
-                text or None,
-                hashlib.sha256(text.encode()).hexdigest() if text else None,
-                len(text.split()),
-                kind,
-                title,
-                now,
-                round(seconds, 3),
-                row["id"],
+                fields["state"], fields["reason"], fields["text"], fields["text_sha"], fields["words"],
+                fields["kind"], fields["title"], now, round(seconds, 3), row["id"],
             ),
-        )
+        )  # fmt: skip
     if result.state != "extracted":
         log.warning("extract failed for %s: %s", row["url"] or row["id"], result.reason)
 

@@ -12,6 +12,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 
 from pipeline.config import RankSettings
 from pipeline.interviews import Contact
-from pipeline.retrieval import HybridIndex
+from pipeline.retrieval import HybridIndex, QueryScores, RetrievalSettings
 
 DOC_COLUMNS = ("id", "title", "url", "source_id", "source_title", "published", "words", "text")
 NEAR_DUPLICATE = 0.92  # cosine of mean document vectors above which two documents tell one story
@@ -77,10 +78,25 @@ def combine(fused: Any, fresh: Any, quality: Any, settings: RankSettings) -> Any
     )
 
 
+def retrieval_settings(settings: RankSettings) -> RetrievalSettings:
+    """How the rank stage's index scores documents: the nightly fusion, approximate above the threshold."""
+    return RetrievalSettings(
+        dense_weight=settings.dense_weight,
+        lexical_weight=settings.lexical_weight,
+        ann_threshold=settings.ann_threshold,
+        ann_nprobe=settings.ann_nprobe,
+        ann_candidates=settings.ann_candidates,
+    )
+
+
 def eligible(docs: pd.DataFrame, excluded: set[str], settings: RankSettings) -> np.ndarray:
     """Boolean mask of documents that pass the hard filters for one contact."""
-    mask = ~docs["id"].isin(excluded).to_numpy()
-    mask &= docs["words"].fillna(0).to_numpy() >= settings.min_words
+    return np.asarray(_allowed(docs, settings) & ~docs["id"].isin(excluded).to_numpy(), dtype=bool)
+
+
+def _allowed(docs: pd.DataFrame, settings: RankSettings) -> np.ndarray:
+    """The hard filters that are the same for every contact: stubs, excluded sources and terms."""
+    mask = np.asarray(docs["words"].fillna(0).to_numpy() >= settings.min_words, dtype=bool)
     if settings.exclude_sources:
         blocked = docs["source_id"].isin(settings.exclude_sources) | docs["source_title"].isin(settings.exclude_sources)
         mask &= ~blocked.to_numpy()
@@ -88,6 +104,37 @@ def eligible(docs: pd.DataFrame, excluded: set[str], settings: RankSettings) -> 
         hay = docs["title"].fillna("") + " " + docs["text"].fillna("")
         mask &= ~hay.str.contains(term, case=False, regex=False).to_numpy()
     return np.asarray(mask, dtype=bool)
+
+
+@dataclass(frozen=True, slots=True)
+class DocPriors:
+    """What ranking needs of each document that no contact changes: computed once per run, not per contact.
+
+    Arrays are aligned with the rows of the documents frame they were computed from.
+    """
+
+    fresh: np.ndarray  # freshness in (0, 1]
+    quality: np.ndarray  # readability prior in [0, 1]
+    allowed: np.ndarray  # passes the contact-independent hard filters
+    rows: Mapping[str, tuple[int, ...]]  # document id -> its rows
+
+    def excluded_rows(self, excluded: set[str]) -> np.ndarray:
+        """Rows of the documents in `excluded` (a contact's history), ascending."""
+        found = [row for doc_id in excluded for row in self.rows.get(doc_id, ())]
+        return np.unique(np.asarray(found, dtype=np.int64))
+
+
+def doc_priors(docs: pd.DataFrame, settings: RankSettings, today: dt.date) -> DocPriors:
+    """Freshness, quality and the shared hard filters of every document in `docs`, for one run."""
+    rows: dict[str, list[int]] = {}
+    for row, doc_id in enumerate(docs["id"]):
+        rows.setdefault(doc_id, []).append(row)
+    return DocPriors(
+        fresh=np.array([freshness(p, today, settings.half_life_days) for p in docs["published"]], dtype=np.float32),
+        quality=readability(docs["words"].fillna(0).to_numpy()),
+        allowed=_allowed(docs, settings),
+        rows={doc_id: tuple(found) for doc_id, found in rows.items()},
+    )
 
 
 def _select(
@@ -106,6 +153,9 @@ def _select(
     chosen: list[int] = []
     pool = list(order)
     covered: set[int] = set()
+    # Each pool document's highest similarity to the chosen ones, updated once per pick (the same
+    # dot product the duplicate check needs) rather than recomputed against all of them per scan.
+    closest: dict[int, float] = {}
     while pool and len(chosen) < k:
         best_i, best_value = -1, -np.inf
         uncovered = {int(interest_of[d]) for d in pool} - covered
@@ -114,8 +164,7 @@ def _select(
         for position, doc in enumerate(pool):
             if uncovered and int(interest_of[doc]) not in uncovered:
                 continue
-            similarity = max((float(doc_vectors[doc] @ doc_vectors[c]) for c in chosen), default=0.0)
-            value = scores[doc] - MMR_LAMBDA * similarity
+            value = scores[doc] - MMR_LAMBDA * closest.get(doc, 0.0)
             if value > best_value:
                 best_i, best_value = position, value
         if best_i < 0:
@@ -123,9 +172,83 @@ def _select(
         doc = pool.pop(best_i)
         covered.add(int(interest_of[doc]))
         chosen.append(doc)
-        # Drop what now duplicates a chosen story, so a top k never holds one story twice.
-        pool = [d for d in pool if float(doc_vectors[d] @ doc_vectors[doc]) < NEAR_DUPLICATE]
+        kept = []
+        for d in pool:
+            similarity = float(doc_vectors[d] @ doc_vectors[doc])
+            # Drop what now duplicates a chosen story, so a top k never holds one story twice.
+            if similarity < NEAR_DUPLICATE:
+                kept.append(d)
+                closest[d] = max(closest[d], similarity) if d in closest else similarity
+        pool = kept
     return chosen
+
+
+def _candidates(scores: Sequence[QueryScores]) -> np.ndarray | None:
+    """The union of every query's scored documents, ascending; None when one of them scored all."""
+    scored = [s.docs for s in scores]
+    if any(docs is None for docs in scored):
+        return None
+    return reduce(np.union1d, [docs for docs in scored if docs is not None], np.zeros(0, dtype=np.int64))
+
+
+def score_interests(
+    contacts: Sequence[Contact], interest_vectors: Mapping[str, np.ndarray], index: HybridIndex
+) -> list[list[QueryScores]]:
+    """Every interest of a block of contacts scored in one index call; one list per contact, in order."""
+    interests = [i for contact in contacts for i in contact.interests]
+    scored = index.score_many([i.text for i in interests], [interest_vectors[i.id] for i in interests])
+    out, at = [], 0
+    for contact in contacts:
+        out.append(scored[at : at + len(contact.interests)])
+        at += len(contact.interests)
+    return out
+
+
+def rank_contacts(
+    contacts: Sequence[Contact],
+    interest_vectors: Mapping[str, np.ndarray],
+    index: HybridIndex,
+    docs: pd.DataFrame,
+    passage_texts: Sequence[str],
+    doc_vectors: np.ndarray,
+    excluded: Mapping[str, set[str]],
+    settings: RankSettings,
+    today: dt.date,
+    *,
+    priors: DocPriors | None = None,
+    block: int = 64,
+) -> list[list[Suggestion]]:
+    """`rank_contact` for many contacts, their interests scored a block at a time; one list per contact.
+
+    Args:
+        excluded: contact id -> the document ids that contact must not get.
+        block: contacts whose interests share one approximate search. Brute force gains nothing
+            from blocks and would hold every document's scores for each interest of one, so it
+            scores one contact at a time.
+    """
+    if priors is None and len(docs):
+        priors = doc_priors(docs, settings, today)
+    step = max(1, block) if index.ann is not None else 1
+    out: list[list[Suggestion]] = []
+    for start in range(0, len(contacts), step):
+        chunk = contacts[start : start + step]
+        for contact, scores in zip(chunk, score_interests(chunk, interest_vectors, index), strict=True):
+            out.append(
+                rank_contact(
+                    contact,
+                    interest_vectors,
+                    index,
+                    docs,
+                    passage_texts,
+                    doc_vectors,
+                    excluded.get(contact.id, set()),
+                    settings,
+                    today,
+                    priors=priors,
+                    scores=scores,
+                )
+            )
+    return out
 
 
 def rank_contact(
@@ -138,6 +261,9 @@ def rank_contact(
     excluded: set[str],
     settings: RankSettings,
     today: dt.date,
+    *,
+    priors: DocPriors | None = None,
+    scores: Sequence[QueryScores] | None = None,
 ) -> list[Suggestion]:
     """Top suggestions for one contact, best first; empty when nothing clears `min_score`.
 
@@ -146,34 +272,58 @@ def rank_contact(
         passage_texts: aligned with the index's passage matrix, for the explanation.
         doc_vectors: (n_docs, dim) normalised mean passage vectors, for diversity.
         excluded: document ids this contact must not get (sent, skipped, never).
+        priors: `doc_priors(docs, settings, today)`, computed once when ranking many contacts.
+        scores: the index's scores for each of `contact.interests`, in order, when a batch already
+            has them (`score_interests`); by default they are computed here.
     """
     n = len(docs)
     if n == 0 or not contact.interests:
         return []
-    mask = eligible(docs, excluded, settings)
-    per_interest = []
-    for interest in contact.interests:
-        vector = interest_vectors[interest.id]
-        per_interest.append((interest, index.score(interest.text, vector)))
+    if priors is None:
+        priors = doc_priors(docs, settings, today)
+    if scores is None:
+        scores = index.score_many(
+            [i.text for i in contact.interests], [interest_vectors[i.id] for i in contact.interests]
+        )
+    # Above the approximate threshold each interest scored only its candidates: rank their union
+    # (`cols`, ascending rows) instead of every document. None: every document was scored.
+    cols = _candidates(scores)
+    parts = [s.full(n) if cols is None else s.over(cols) for s in scores]
+    per_interest = list(zip(contact.interests, parts, strict=True))
     fused = np.stack([s.fused * interest.weight for interest, s in per_interest])
     which = fused.argmax(axis=0)
-    columns = np.arange(n)
+    columns = np.arange(fused.shape[1])
     dense = np.stack([s.dense for _, s in per_interest])[which, columns]
     lexical = np.stack([s.lexical for _, s in per_interest])[which, columns]
     best_rows = np.stack([s.best_passage for _, s in per_interest])[which, columns]
-    fresh = np.array([freshness(p, today, settings.half_life_days) for p in docs["published"]], dtype=np.float32)
-    quality = readability(docs["words"].fillna(0).to_numpy())
+    fresh, quality, mask = (
+        (priors.fresh, priors.quality, priors.allowed.copy())
+        if cols is None
+        else (priors.fresh[cols], priors.quality[cols], priors.allowed[cols])
+    )
+    blocked = priors.excluded_rows(excluded)
+    if cols is None:
+        mask[blocked] = False
+    else:
+        mask &= ~np.isin(cols, blocked)
     base = fused[which, columns]
-    score = combine(base, fresh, quality, settings)
+    # Documents that were not candidates have a fused score of -inf; a zero weight would make NaN
+    # of them, which is harmless (they are masked out below) but noisy.
+    with np.errstate(invalid="ignore"):
+        score = combine(base, fresh, quality, settings)
     # The threshold is on semantic similarity: BM25 is scaled per query, so its top document
     # always scores 1 even when it is only a weak match.
     mask &= dense >= settings.min_score
-    order = [int(i) for i in np.argsort(-score, kind="stable") if mask[i]]
+    keep = np.flatnonzero(mask)
+    # Stable, so ties keep document order, exactly as sorting every document and then filtering.
+    order = keep[np.argsort(-score[keep], kind="stable")].tolist()
     said = {n for n, (interest, _) in enumerate(per_interest) if interest.kind != "inferred"}
-    picked = _select(order, score, which, doc_vectors, settings.top_k, said)
+    vectors = doc_vectors if cols is None else doc_vectors[cols]
+    picked = _select(order, score, which, vectors, settings.top_k, said)
     out = []
-    for rank, doc in enumerate(picked, start=1):
-        interest = per_interest[int(which[doc])][0]
+    for rank, local in enumerate(picked, start=1):
+        interest = per_interest[int(which[local])][0]
+        doc = local if cols is None else int(cols[local])
         doc_id = str(docs["id"].iloc[doc])
         out.append(
             Suggestion(
@@ -181,17 +331,17 @@ def rank_contact(
                 contact_id=contact.id,
                 doc_id=doc_id,
                 rank=rank,
-                score=round(float(score[doc]), 4),
+                score=round(float(score[local]), 4),
                 interest_id=interest.id,
                 matched_interest=interest.text,
                 snippet=interest.snippet,
-                best_passage=passage_texts[int(best_rows[doc])] if best_rows[doc] >= 0 else "",
+                best_passage=passage_texts[int(best_rows[local])] if best_rows[local] >= 0 else "",
                 parts={
-                    "dense": round(float(dense[doc]), 4),
-                    "lexical": round(float(lexical[doc]), 4),
-                    "fused": round(float(base[doc]), 4),
-                    "freshness": round(float(fresh[doc]), 4),
-                    "quality": round(float(quality[doc]), 4),
+                    "dense": round(float(dense[local]), 4),
+                    "lexical": round(float(lexical[local]), 4),
+                    "fused": round(float(base[local]), 4),
+                    "freshness": round(float(fresh[local]), 4),
+                    "quality": round(float(quality[local]), 4),
                     "interest_weight": float(interest.weight),
                     "inferred": 1.0 if interest.kind == "inferred" else 0.0,
                 },

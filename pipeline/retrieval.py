@@ -4,6 +4,10 @@ Dense: the best passage's cosine per document (max, not mean, so one relevant se
 white paper counts in full). Lexical: BM25 with English stemming and stop words. The two are
 fused after putting them on comparable scales per query; optionally, the query vector is moved
 towards the top fused documents (dense pseudo-relevance feedback) and scored again.
+
+Above `ann_threshold` documents only candidates are scored: the documents owning a query's nearest
+passages in an approximate index (pipeline/ann.py) and its best BM25 documents, each with exactly
+the score brute force would give it; every other document is left out.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pipeline.ann import AnnIndex, DocHits
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,9 @@ class RetrievalSettings:
     rrf_k: int = 60
     prf_docs: int = 0  # dense pseudo-relevance feedback: how many top documents (0: off)
     prf_weight: float = 0.5
+    ann_threshold: int = 50_000  # documents above which only candidates are scored
+    ann_nprobe: int = 32  # inverted lists the approximate index scans per query
+    ann_candidates: int = 200  # passages from the approximate index, and BM25 documents, per query
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,12 +43,40 @@ class RetrievalSettings:
 
 @dataclass(frozen=True, slots=True)
 class QueryScores:
-    """Per-document scores for one query; arrays are aligned with the index's `doc_ids`."""
+    """Per-document scores for one query.
+
+    The arrays are aligned with the index's `doc_ids` when `docs` is None (brute force), else with
+    `docs`: the rows, ascending, of the only documents scored (the candidates of a large corpus).
+    """
 
     fused: np.ndarray
     dense: np.ndarray
     lexical: np.ndarray  # BM25 scaled to [0, 1] by the query's best document
     best_passage: np.ndarray  # row into the passage matrix of each document's best passage
+    docs: np.ndarray | None = None
+
+    def full(self, n: int) -> QueryScores:
+        """The same scores over all `n` documents; those not scored can never rank (fused -inf, dense -1)."""
+        if self.docs is None:
+            return self
+        return self._spread(np.arange(n), None)
+
+    def over(self, docs: np.ndarray) -> QueryScores:
+        """The same scores over `docs` (ascending rows, every scored one among them), e.g. the union of
+        several queries' candidates; the others can never rank (fused -inf, dense -1)."""
+        rows = np.asarray(docs, dtype=np.int64)
+        return self._spread(rows, rows)
+
+    def _spread(self, docs: np.ndarray, label: np.ndarray | None) -> QueryScores:
+        if self.docs is None:  # brute force: every document was scored
+            return QueryScores(self.fused[docs], self.dense[docs], self.lexical[docs], self.best_passage[docs], label)
+        at = np.searchsorted(docs, self.docs)
+        fused = np.full(len(docs), -np.inf, dtype=self.fused.dtype)
+        dense = np.full(len(docs), -1.0, dtype=np.float32)
+        lexical = np.zeros(len(docs), dtype=np.float32)
+        best = np.full(len(docs), -1, dtype=np.int64)
+        fused[at], dense[at], lexical[at], best[at] = self.fused, self.dense, self.lexical, self.best_passage
+        return QueryScores(fused=fused, dense=dense, lexical=lexical, best_passage=best, docs=label)
 
 
 def _stemmer() -> object:
@@ -64,6 +102,14 @@ class LexicalIndex:
             self._vocab: dict[str, int] = tokens.vocab
         else:
             self._vocab = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The stemmer is a C object that cannot be pickled; a Ray rank worker makes its own.
+        return {k: v for k, v in self.__dict__.items() if k != "_stemmer"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._stemmer = _stemmer()
 
     def scores(self, query: str) -> np.ndarray:
         import bm25s
@@ -107,6 +153,15 @@ class HybridIndex:
         self.passage_doc = np.asarray(passage_doc, dtype=np.int64)
         self.lexical = LexicalIndex(doc_texts)
         self.settings = settings or RetrievalSettings()
+        self.ann: AnnIndex | None = None
+        if len(self.doc_ids) > self.settings.ann_threshold and len(self.passage_vectors):
+            from pipeline.ann import AnnIndex
+
+            self.ann = AnnIndex(self.passage_vectors, self.passage_doc, nprobe=self.settings.ann_nprobe)
+            # Passage rows grouped by document (ascending within each), so a candidate's passages
+            # are one slice: self._by_doc[self._doc_start[d] : self._doc_start[d + 1]].
+            self._by_doc = np.argsort(self.passage_doc, kind="stable")
+            self._doc_start = np.searchsorted(self.passage_doc[self._by_doc], np.arange(len(self.doc_ids) + 1))
 
     def dense(self, query_vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(best cosine per document, row of that best passage)."""
@@ -133,6 +188,9 @@ class HybridIndex:
         return np.asarray(s.dense_weight * dense + s.lexical_weight * lexical)
 
     def score(self, query_text: str, query_vector: np.ndarray) -> QueryScores:
+        """Scores for one query: over every document, or over its candidates above `ann_threshold`."""
+        if self.ann is not None:
+            return self.score_many([query_text], np.atleast_2d(query_vector))[0]
         dense, where = self.dense(query_vector)
         raw = self.lexical.scores(query_text)
         top = float(raw.max()) if raw.size else 0.0
@@ -152,8 +210,66 @@ class HybridIndex:
                 fused = self._fuse(dense, lexical)
         return QueryScores(fused=fused, dense=dense, lexical=lexical, best_passage=where)
 
+    def score_many(
+        self, query_texts: Sequence[str], query_vectors: Sequence[np.ndarray] | np.ndarray
+    ) -> list[QueryScores]:
+        """Scores for a block of queries, aligned with them; one approximate search serves the block."""
+        if self.ann is None:
+            return [self.score(t, v) for t, v in zip(query_texts, query_vectors, strict=True)]
+        if not len(query_texts):
+            return []
+        block = np.asarray(query_vectors, dtype=np.float32).reshape(len(query_texts), -1)
+        hits = self.ann.search(block, self.settings.ann_candidates)
+        return [self._score_candidates(self.ann, t, v, h) for t, v, h in zip(query_texts, block, hits, strict=True)]
+
+    def _score_candidates(self, ann: AnnIndex, query_text: str, query_vector: np.ndarray, hits: DocHits) -> QueryScores:
+        raw = self.lexical.scores(query_text)
+        # The query's best BM25 document is always a candidate, so lexical is scaled as brute force does.
+        top = float(raw.max()) if raw.size else 0.0
+        lexical_docs = self._top_lexical(raw)
+        scores = self._on_candidates(query_vector, np.union1d(hits.docs, lexical_docs), raw, top)
+        if self.settings.prf_docs > 0 and len(scores.fused):
+            top_docs = np.argsort(-scores.fused, kind="stable")[: self.settings.prf_docs]
+            rows = scores.best_passage[top_docs]
+            rows = rows[rows >= 0]
+            if len(rows):
+                centroid = self.passage_vectors[rows].mean(axis=0)
+                moved = np.asarray(query_vector, dtype=np.float32) + self.settings.prf_weight * centroid
+                moved /= max(float(np.linalg.norm(moved)), 1e-12)
+                moved_hits = ann.search(moved, self.settings.ann_candidates)[0]
+                scores = self._on_candidates(moved, np.union1d(moved_hits.docs, lexical_docs), raw, top)
+        return scores
+
+    def _top_lexical(self, raw: np.ndarray) -> np.ndarray:
+        """Rows of the best `ann_candidates` documents by BM25 (only those matching at all)."""
+        k = max(1, self.settings.ann_candidates)
+        matching = np.flatnonzero(raw > 0)
+        if len(matching) > k:
+            matching = matching[np.argpartition(-raw[matching], k - 1)[:k]]
+        return matching
+
+    def _on_candidates(self, query_vector: np.ndarray, docs: np.ndarray, raw: np.ndarray, top: float) -> QueryScores:
+        """Exact scores of the documents `docs` (ascending rows): best passage over all their passages."""
+        starts = self._doc_start[docs]
+        counts = self._doc_start[docs + 1] - starts
+        group = np.repeat(np.arange(len(docs)), counts)
+        rows = self._by_doc[np.arange(int(counts.sum())) + np.repeat(starts - np.cumsum(counts) + counts, counts)]
+        sims = self.passage_vectors[rows] @ np.asarray(query_vector, dtype=np.float32)
+        dense = np.full(len(docs), -1.0, dtype=np.float32)
+        where = np.full(len(docs), -1, dtype=np.int64)
+        # As in dense(): sorted ascending, the last write per document is its maximum.
+        order = np.argsort(sims, kind="stable")
+        dense[group[order]] = sims[order]
+        where[group[order]] = rows[order]
+        lexical = raw[docs] / top if top > 0 else np.zeros(len(docs), dtype=np.float32)
+        return QueryScores(
+            fused=self._fuse(dense, lexical), dense=dense, lexical=lexical, best_passage=where, docs=docs
+        )
+
     def search(self, query_text: str, query_vector: np.ndarray, k: int = 100) -> list[str]:
         """The ids of the top `k` documents by fused score."""
-        fused = self.score(query_text, query_vector).fused
-        top = np.argsort(-fused, kind="stable")[:k]
+        scores = self.score(query_text, query_vector)
+        top = np.argsort(-scores.fused, kind="stable")[:k]
+        if scores.docs is not None:
+            top = scores.docs[top]
         return [self.doc_ids[i] for i in top]

@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pandas as pd
 
-from pipeline import drafts, feedback, history, ingest, profile, report, vectors
+from pipeline import drafts, feedback, frames, history, ingest, profile, report, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.embed import Embedder, load_embedder, model_key
-from pipeline.errors import GiftsError
+from pipeline.errors import ConfigError, GiftsError
 from pipeline.fetch import Fetcher
-from pipeline.rank import Suggestion, rank_contact
-from pipeline.retrieval import HybridIndex, RetrievalSettings
+from pipeline.interviews import Contact
+from pipeline.rank import Suggestion, doc_priors, retrieval_settings
+from pipeline.retrieval import HybridIndex
 from pipeline.sources import configured_sources
 from pipeline.store import Store, WorkspaceLock
 
@@ -76,6 +78,7 @@ class Context:
     progress: ProgressFactory
     transport: httpx.BaseTransport | None
     embedder_factory: Callable[[], Embedder] | None
+    engine: str = "local"  # local | ray: where fetch (pages), extract, embed and rank run
     _embedder: Embedder | None = None
     _fetcher: Fetcher | None = None
     report_dir: Path | None = None
@@ -141,6 +144,10 @@ def _fetch(ctx: Context) -> Counter[str]:
 def _fetch_pages(ctx: Context) -> Counter[str]:
     if not ctx.config.fetch.fetch_articles:
         return ingest.use_feed_text(ctx.store)
+    if ctx.engine == "ray":
+        from pipeline import engine_ray
+
+        return engine_ray.fetch_pages(ctx)
     total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
     tick, done = ctx.progress("fetch pages", total)
     counts = ingest.fetch_documents(ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick)
@@ -156,6 +163,10 @@ def _parse(ctx: Context) -> Counter[str]:
 
 
 def _extract(ctx: Context) -> Counter[str]:
+    if ctx.engine == "ray":
+        from pipeline import engine_ray
+
+        return engine_ray.extract(ctx)
     total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NOT NULL")
     tick, done = ctx.progress("extract", total)
     counts = ingest.extract_documents(ctx.store, ctx.archive, ctx.stamp, tick)
@@ -175,6 +186,10 @@ def _profile(ctx: Context) -> Counter[str]:
 
 
 def _embed(ctx: Context) -> Counter[str]:
+    if ctx.engine == "ray":
+        from pipeline import engine_ray
+
+        return engine_ray.embed(ctx)
     cut = vectors.cut_passages(ctx.store, ctx.config.embed)
     texts = vectors.passage_texts_without_vectors(ctx.store, ctx.model)
     interests = {vectors.text_sha(r["text"]): r["text"] for r in ctx.store.query("SELECT text FROM interests")}
@@ -219,33 +234,6 @@ def _feedback_model(ctx: Context) -> feedback.FeedbackModel | None:
         log.info("feedback model trained on %d decisions: AUC %.3f vs base %.3f", model.size, model.metric,
                  model.base_metric)  # fmt: skip
     return model if model.used else None
-
-
-def _rerank(
-    model: feedback.FeedbackModel,
-    ranked: list[Suggestion],
-    facts: dict[str, tuple[int, str, str]],
-    top_k: int,
-    kinds: dict[str, str],
-) -> list[Suggestion]:
-    """The model's order over a contact's wider candidate pool, cut back to `top_k`."""
-    rows = [
-        feedback.features(
-            {**s.parts, "score": s.score}, words=facts[s.doc_id][0], doc_kind=facts[s.doc_id][1],
-            source_id=facts[s.doc_id][2], interest_kind=kinds.get(s.interest_id, "said"),
-        )
-        for s in ranked
-    ]  # fmt: skip
-    probability = model.predict(rows)
-    order = feedback.rerank_order(model, rows)[:top_k]
-    return [
-        dataclasses.replace(
-            ranked[i],
-            rank=n,
-            parts={**ranked[i].parts, "base_rank": ranked[i].rank, "feedback": round(float(probability[i]), 4)},
-        )
-        for n, i in enumerate(order, start=1)
-    ]
 
 
 def _file_sha(path: Path) -> str | None:
@@ -295,30 +283,24 @@ def _rank(ctx: Context) -> Counter[str]:
     return Counter({"suggestions": len(suggestions)})
 
 
-def rank_all(ctx: Context) -> list[Suggestion]:
-    """Suggestions for every contact of an open interview (pure ranking over the store's data)."""
-    corpus = vectors.load_corpus(ctx.store, ctx.model)
-    contacts = profile.load_contacts(ctx.store)
-    if corpus.docs.empty or not contacts:
-        return []
+def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -> frames.RankInputs:
+    """Everything the rank stage needs besides the contacts, built once per run by either engine."""
     index = HybridIndex(
         corpus.docs["id"].tolist(),
         (corpus.docs["title"].fillna("") + "\n" + corpus.docs["text"].fillna("")).tolist(),
         corpus.passage_vectors,
         corpus.passage_doc,
-        settings=RetrievalSettings(
-            dense_weight=ctx.config.rank.dense_weight, lexical_weight=ctx.config.rank.lexical_weight
-        ),
+        settings=retrieval_settings(ctx.config.rank),
     )
     wanted = {i.id: vectors.text_sha(i.text) for c in contacts for i in c.interests}
     cached = ctx.store.vectors(ctx.model, wanted.values())
     missing = [i for i, sha in wanted.items() if sha not in cached]
     if missing:
         raise GiftsError(f"{len(missing)} interests have no vectors yet: run `gifts embed` first")
-    interest_vectors = {i: cached[sha] for i, sha in wanted.items()}
     excluded = exclusions(ctx)
     model = _feedback_model(ctx)
     settings = ctx.config.rank
+    facts: dict[str, tuple[int, str, str]] = {}
     if model is not None:
         # The re-ranker chooses from a wider pool than the top k, or it could only reorder it.
         settings = dataclasses.replace(settings, top_k=settings.top_k * ctx.config.feedback.pool)
@@ -326,20 +308,35 @@ def rank_all(ctx: Context) -> list[Suggestion]:
             r["id"]: (int(r["words"] or 0), r["kind"] or "", r["source_id"] or "")
             for r in ctx.store.query("SELECT id, words, kind, source_id FROM documents WHERE state = 'extracted'")
         }
-    out: list[Suggestion] = []
-    for contact in contacts:
-        dropped = excluded.interests.get(contact.id, set())
-        if dropped:  # `never` for a topic: that interest no longer exists for this contact
-            contact = dataclasses.replace(contact, interests=tuple(i for i in contact.interests if i.id not in dropped))
-        ranked = rank_contact(
-            contact, interest_vectors, index, corpus.docs, corpus.passage_texts, corpus.doc_vectors,
-            excluded.docs.get(contact.id, set()), settings, ctx.today,
-        )  # fmt: skip
-        if model is not None:
-            kinds = {i.id: i.kind for i in contact.interests}
-            ranked = _rerank(model, ranked, facts, ctx.config.rank.top_k, kinds)
-        out.extend(ranked)
-    return out
+    return frames.RankInputs(
+        contacts={c.id: c for c in contacts},
+        interest_vectors={i: cached[sha] for i, sha in wanted.items()},
+        index=index,
+        corpus=corpus,
+        excluded_docs=excluded.docs,
+        dropped_interests=excluded.interests,
+        settings=settings,
+        today=ctx.today,
+        priors=doc_priors(corpus.docs, settings, ctx.today),
+        feedback_model=model,
+        top_k=ctx.config.rank.top_k,
+        facts=facts,
+    )
+
+
+def rank_all(ctx: Context) -> list[Suggestion]:
+    """Suggestions for every contact of an open interview (pure ranking over the store's data)."""
+    if ctx.engine == "ray":
+        from pipeline import engine_ray
+
+        return engine_ray.rank_all(ctx)
+    corpus = vectors.load_corpus(ctx.store, ctx.model)
+    contacts = profile.load_contacts(ctx.store)
+    if corpus.docs.empty or not contacts:
+        return []
+    inputs = rank_inputs(ctx, corpus, contacts)
+    contact_ids = pd.DataFrame({"contact_id": [c.id for c in contacts]})
+    return frames.suggestions_from_frame(frames.rank_frame(contact_ids, inputs))
 
 
 def _report(ctx: Context) -> Counter[str]:
@@ -378,6 +375,8 @@ def run(
     progress: ProgressFactory = _no_progress,
     transport: httpx.BaseTransport | None = None,
     embedder_factory: Callable[[], Embedder] | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> RunResult:
     """Run `stages` in order under the workspace lock and record the run in the store.
 
@@ -385,6 +384,8 @@ def run(
         now: the run's clock (timezone-aware); decides dates, freshness and the report folder.
         transport: an httpx transport for tests; None uses the network.
         embedder_factory: a replacement embedder for tests; None loads the verified model.
+        engine: "local" (the default, never imports Ray) or "ray" (pipeline/engine_ray.py).
+        address: the Ray cluster to use (else `ray.address`, else a local one for this run).
     Raises:
         LockedError: when another run holds the workspace.
     """
@@ -392,8 +393,14 @@ def run(
     _check_inputs(config, stages)
     with ExitStack() as stack:
         stack.enter_context(WorkspaceLock(config.paths.interim))
+        if engine == "ray":
+            from pipeline import engine_ray
+
+            stack.enter_context(engine_ray.session(config, address))
+        elif engine != "local":
+            raise ConfigError(f"--engine: {engine!r} is not local or ray")
         store = stack.enter_context(Store(config.paths.store))
-        ctx = Context(config, store, Archive(config.paths.raw), now, progress, transport, embedder_factory)
+        ctx = Context(config, store, Archive(config.paths.raw), now, progress, transport, embedder_factory, engine)
         stack.callback(ctx.close)
         run_id = store.start_run(ctx.stamp)
         counts: Counter[str] = Counter()

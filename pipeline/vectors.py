@@ -6,18 +6,17 @@ twice, and a second model simply gets its own cache rows.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from pipeline.config import EmbedSettings
 from pipeline.embed import Embedder
-from pipeline.extract import passages
+from pipeline.frames import Corpus, corpus_frame, doc_means, embed_frame, passage_frame, text_sha
 from pipeline.store import Store
+
+__all__ = ["Corpus", "cut_passages", "doc_means", "embed_texts", "load_corpus", "text_sha"]
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +24,7 @@ log = logging.getLogger(__name__)
 # busy between calls (measured: 64 -> 256 took OpenVINO int8 from ~64 to ~76 passages/s), small
 # enough that a killed run loses little work.
 BATCH = 256
-
-
-def text_sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+CORPUS_COLUMNS = ("id", "title", "url", "source_id", "source_title", "published", "words", "text", "kind")
 
 
 def cut_passages(store: Store, settings: EmbedSettings) -> int:
@@ -38,20 +34,15 @@ def cut_passages(store: Store, settings: EmbedSettings) -> int:
         " AND d.text_sha IS NOT (SELECT p.text_sha FROM passages p WHERE p.doc_id = d.id AND p.idx = 0)"
     )
     for start in range(0, len(rows), BATCH):
+        chunk = [dict(r) for r in rows[start : start + BATCH]]
+        batch = pd.DataFrame(chunk, columns=["id", "title", "text", "text_sha"])
+        cut = passage_frame(batch, settings)
         with store.transaction():
-            for row in rows[start : start + BATCH]:
-                store.db.execute("DELETE FROM passages WHERE doc_id = ?", (row["id"],))
-                cut = passages(
-                    row["title"] or "",
-                    row["text"] or "",
-                    settings.passage_words,
-                    settings.passage_overlap,
-                    settings.max_passages,
-                )
-                store.db.executemany(
-                    "INSERT INTO passages (doc_id, idx, text, sha, text_sha) VALUES (?, ?, ?, ?, ?)",
-                    [(row["id"], i, p, text_sha(p), row["text_sha"]) for i, p in enumerate(cut)],
-                )
+            store.db.executemany("DELETE FROM passages WHERE doc_id = ?", [(d,) for d in batch["id"]])
+            store.db.executemany(
+                "INSERT INTO passages (doc_id, idx, text, sha, text_sha) VALUES (?, ?, ?, ?, ?)",
+                cut.itertuples(index=False, name=None),
+            )
     return len(rows)
 
 
@@ -83,24 +74,13 @@ def embed_texts(
     """
     items = sorted(texts.items(), key=lambda kv: len(kv[1]))
     for start in range(0, len(items), BATCH):
-        batch = items[start : start + BATCH]
-        vectors = embedder.encode([t for _, t in batch])
+        batch = pd.DataFrame(items[start : start + BATCH], columns=["sha", "text"])
+        out = embed_frame(batch, embedder)
         with store.transaction():
-            store.put_vectors(embedder.name, zip([s for s, _ in batch], vectors, strict=True))
+            store.put_vectors(embedder.name, zip(out["sha"], out["vector"], strict=True))
         if progress:
             progress(len(batch))
     return len(items)
-
-
-@dataclass(frozen=True, slots=True)
-class Corpus:
-    """Extracted documents with their passage matrix; every matrix keeps its ids."""
-
-    docs: pd.DataFrame  # DOC_COLUMNS from rank.py, one row per document
-    passage_texts: list[str]
-    passage_vectors: np.ndarray  # (n_passages, dim)
-    passage_doc: np.ndarray  # (n_passages,) row in `docs`
-    doc_vectors: np.ndarray  # (n_docs, dim) normalised mean of each document's passages
 
 
 def load_corpus(store: Store, model: str) -> Corpus:
@@ -114,47 +94,11 @@ def load_corpus(store: Store, model: str) -> Corpus:
                 " WHERE d.state = 'extracted' ORDER BY d.id"
             )
         ],
-        columns=[
-            "id",
-            "title",
-            "url",
-            "source_id",
-            "source_title",
-            "published",
-            "words",
-            "text",
-            "kind",
-        ],
+        columns=list(CORPUS_COLUMNS),
     )
-    rows = store.query(
-        "SELECT p.doc_id, p.text, v.vec FROM passages p JOIN documents d ON d.id = p.doc_id"
-        " JOIN vectors v ON v.model = ? AND v.sha = p.sha WHERE d.state = 'extracted' ORDER BY p.doc_id, p.idx",
-        (model,),
+    parts = pd.DataFrame(
+        [dict(r) for r in store.query("SELECT doc_id, idx, text, sha FROM passages")],
+        columns=["doc_id", "idx", "text", "sha"],
     )
-    totals = {r["doc_id"]: r["n"] for r in store.query("SELECT doc_id, COUNT(*) AS n FROM passages GROUP BY doc_id")}
-    found: dict[str, int] = {}
-    for r in rows:
-        found[r["doc_id"]] = found.get(r["doc_id"], 0) + 1
-    # A document counts only with every passage embedded: after a run killed mid-batch, scoring
-    # it on some of its passages would silently rank it lower than it deserves.
-    complete = {doc_id for doc_id, n in found.items() if n == totals.get(doc_id)}
-    if len(complete) < len(docs):
-        log.info("%d documents lack some vectors; the embed stage will finish them", len(docs) - len(complete))
-        docs = docs[docs["id"].isin(complete)].reset_index(drop=True)
-        rows = [r for r in rows if r["doc_id"] in complete]
-    position = {doc_id: i for i, doc_id in enumerate(docs["id"])}
-    texts = [r["text"] for r in rows]
-    matrix = (
-        np.stack([np.frombuffer(r["vec"], dtype=np.float32) for r in rows]) if rows else np.zeros((0, 0), np.float32)
-    )
-    owner = np.array([position[r["doc_id"]] for r in rows], dtype=np.int64)
-    return Corpus(docs, texts, matrix, owner, doc_means(matrix, owner, len(docs)))
-
-
-def doc_means(matrix: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
-    if not len(matrix):
-        return np.zeros((n_docs, 0), dtype=np.float32)
-    sums = np.zeros((n_docs, matrix.shape[1]), dtype=np.float32)
-    np.add.at(sums, owner, matrix)
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return sums / np.where(norms == 0, 1, norms)
+    found = store.vectors(model, set(parts["sha"]))
+    return corpus_frame(docs, parts, found)

@@ -14,7 +14,16 @@ from conftest import NOW
 
 from pipeline.config import RankSettings
 from pipeline.interviews import Contact, Interest
-from pipeline.rank import DOC_COLUMNS, Suggestion, combine, freshness, rank_contact, suggestion_id
+from pipeline.rank import (
+    DOC_COLUMNS,
+    Suggestion,
+    combine,
+    doc_priors,
+    freshness,
+    rank_contact,
+    rank_contacts,
+    suggestion_id,
+)
 from pipeline.retrieval import HybridIndex
 
 DIM = 64
@@ -289,3 +298,17 @@ def test_empty_library_or_no_interests_gives_nothing(library: Built) -> None:
         _contact(KAFKA_INTEREST), VECTORS, index, empty, [], np.zeros((0, DIM)), set(), RankSettings(), TODAY
     )
     assert result == []
+
+
+def test_ranking_a_batch_with_run_priors_equals_one_contact_at_a_time(library: Built) -> None:
+    contacts = [_contact(KAFKA_INTEREST, BATTERY_INTEREST), _contact(BATTERY_INTEREST), _contact(PRIVACY_INTEREST)]
+    excluded = {contacts[0].id: {"kafka-0"}}
+    settings = RankSettings()
+    priors = doc_priors(library.docs, settings, TODAY)
+    assert priors.excluded_rows({"kafka-0", "battery-1", "unknown"}).tolist() == [0, 9]
+    batch = rank_contacts(
+        contacts, VECTORS, library.index, library.docs, library.passage_texts, library.doc_vectors,
+        excluded, settings, TODAY, priors=priors, block=2,
+    )  # fmt: skip
+    assert batch == [_rank(library, c, excluded[c.id]) for c in contacts]
+    assert batch[0] and "kafka-0" not in {s.doc_id for s in batch[0]}

@@ -1,0 +1,149 @@
+"""The Ray engine on a real local Ray cluster: the sample workspace gives the local engine's suggestions."""
+
+from __future__ import annotations
+
+import builtins
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+from conftest import NOW, ROOT, SAMPLE, write_acme_interview
+from pytest_httpserver import HTTPServer
+
+from pipeline.config import load
+from pipeline.engine_ray import read_parquet
+from pipeline.errors import ConfigError
+from pipeline.runner import run
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    """One local cluster for the module (each start costs seconds); runs join it instead of starting their own."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _copy_sample(target: Path) -> Path:
+    shutil.copytree(SAMPLE, target, ignore=shutil.ignore_patterns("interim", "processed"))
+    return target / "gifts.toml"
+
+
+def _suggestions(config_path: Path) -> list[tuple[str, str, int, float]]:
+    store = load(config_path).paths.store
+    with sqlite3.connect(store) as db:
+        rows = db.execute(
+            "SELECT contact_id, doc_id, rank, score FROM suggestions WHERE active = 1 ORDER BY contact_id, rank"
+        ).fetchall()
+    return [(c, d, int(r), float(s)) for c, d, r, s in rows]
+
+
+def test_sample_through_ray_gives_the_local_suggestions(cluster: None, tmp_path: Path) -> None:
+    local_path = _copy_sample(tmp_path / "local")
+    ray_path = _copy_sample(tmp_path / "ray")
+    local = run(load(local_path), now=NOW)
+    remote = run(load(ray_path), now=NOW, engine="ray")
+    assert remote.status == local.status == "ok"
+    for key in ("archive_hits", "extracted", "duplicate", "embedded", "suggestions"):
+        assert remote.counts.get(key) == local.counts.get(key), key
+
+    want, got = _suggestions(local_path), _suggestions(ray_path)
+    assert len(want) == 25
+    # Same contacts, documents and ranks; scores agree to the rounding of batched int8 inference
+    # (the two engines put different passages side by side in a batch).
+    assert [w[:3] for w in want] == [g[:3] for g in got]
+    assert max(abs(w[3] - g[3]) for w, g in zip(want, got, strict=True)) < 2e-3
+
+    # With Ray, texts and vectors live in the Parquet datasets, not in the store.
+    config = load(ray_path)
+    dataset = config.paths.processed / "dataset"
+    for name in ("documents", "passages", "vectors"):
+        assert list((dataset / name).rglob("*.parquet")), name
+    with sqlite3.connect(config.paths.store) as db:
+        assert db.execute("SELECT COUNT(*) FROM documents WHERE text IS NOT NULL").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM passages").fetchone()[0] == 0
+        cached = {sha for (sha,) in db.execute("SELECT sha FROM vectors")}
+    passage_shas = set(read_parquet(str(dataset / "passages"), ["sha"])["sha"])
+    assert len(passage_shas) == local.counts["embedded"] - len(cached)  # the store holds interest vectors only
+    assert not passage_shas & cached
+
+    # A second night re-embeds nothing and re-reads the same corpus from Parquet.
+    again = run(load(ray_path), now=NOW, engine="ray")
+    assert again.counts.get("embedded", 0) == 0 and again.counts.get("extracted", 0) == 0
+    assert [g[:3] for g in _suggestions(ray_path)] == [g[:3] for g in got]
+    report = (config.paths.processed / "reports" / NOW.date().isoformat() / "index.html").read_text("utf-8")
+    assert "Priya Raman" in report
+
+
+def test_ray_workers_fetch_pages_from_a_live_server(cluster: None, tmp_path: Path, httpserver: HTTPServer) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    items = "".join(
+        f"<item><title>Kafka note {i}</title><link>{base}/post/{i}</link><guid>{base}/post/{i}</guid></item>"
+        for i in range(3)
+    )
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Loop</title>{items}</channel></rss>',
+        content_type="application/rss+xml",
+    )
+    bodies = (
+        "Consumer lag grows when partitions rebalance too often and the stream job cannot keep up. " * 30,
+        "Battery degradation depends on cycling depth, temperature and the charge rate of the storage fleet. " * 30,
+    )
+    for i, words in enumerate(bodies):
+        httpserver.expect_request(f"/post/{i}").respond_with_data(
+            f"<html><body><article><h1>Note {i}</h1><p>{words}</p></article></body></html>",
+            content_type="text/html",
+        )
+    httpserver.expect_request("/post/2").respond_with_data("gone", status=404)
+    write_acme_interview(tmp_path)
+    config = tmp_path / "gifts.toml"
+    config.write_text(
+        f'[sources]\nfeeds = ["{base}/feed.xml"]\n[fetch]\nallow_private_networks = true\n'
+        "[rank]\nmin_score = 0.1\n[ray]\nworkers = 1\n",
+        encoding="utf-8",
+    )
+    result = run(load(config), now=NOW, engine="ray")
+    assert result.counts["fetched"] == 3  # the feed, then two pages fetched by the Ray workers
+    assert result.counts["extract_failed"] == 1  # the 404 page, with its reason in the store
+    assert result.counts["extracted"] == 2
+    with sqlite3.connect(load(config).paths.store) as db:
+        reason = db.execute("SELECT reason FROM documents WHERE url LIKE '%/post/2'").fetchone()[0]
+    assert "404" in reason
+    assert result.counts["suggestions"] >= 1
+
+
+def test_the_local_engine_never_imports_ray(tmp_path: Path) -> None:
+    config = _copy_sample(tmp_path / "ws")
+    code = (
+        "import sys, datetime as dt; sys.path.insert(0, 'tests')\n"
+        "from conftest import nightly_fake\n"
+        "from pipeline.config import load\nfrom pipeline.runner import run\n"
+        f"run(load({str(config)!r}), now=dt.datetime(2026, 11, 26, 6, tzinfo=dt.UTC), embedder_factory=nightly_fake)\n"
+        "print('ray' in sys.modules, 'faiss' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False False"
+
+
+def test_missing_ray_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(ConfigError, match=r"research-gifts\[ray\]"):
+        run(load(_copy_sample(tmp_path / "ws")), now=NOW, engine="ray")
+
+
+def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not local or ray"):
+        run(load(_copy_sample(tmp_path / "ws")), now=NOW, engine="spark")
