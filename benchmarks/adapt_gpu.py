@@ -40,7 +40,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the GPU machine runs this from a bare copy of the tree, not installed
 
-from pipeline.adapt import Pair, average_weights, build_pairs, fit, ict_pairs, sentences  # noqa: E402
+from pipeline.adapt import (  # noqa: E402
+    average_weights,
+    build_pairs,
+    first_passages,
+    fit,
+    hard_negative_source,
+    mine_negatives,
+    sentences,
+)
 from pipeline.extract import passages  # noqa: E402
 
 MODEL_FILES = (
@@ -267,39 +275,20 @@ class Scorer:
 
 
 def recipe_pairs(recipe: Recipe, scorer: Scorer, docs: list[int], mined: np.ndarray | None, seed: int) -> Any:
+    if recipe.pairs == "ict-hard":
+        if mined is None:
+            raise SystemExit("ict-hard needs mined negatives")
+        return hard_negative_source(scorer.titles, scorer.texts, mined, docs=docs, seed=seed)
     titles = [scorer.titles[i] for i in docs]
     texts = [scorer.texts[i] for i in docs]
-    if recipe.pairs != "ict-hard":
-        return lambda epoch: build_pairs(recipe.pairs, titles, texts, seed=seed + epoch, body_words=recipe.body_words)
-    if mined is None:
-        raise SystemExit("ict-hard needs mined negatives")
-    allowed = set(docs)
-
-    def with_negatives(epoch: int) -> list[Pair]:
-        rng = random.Random(seed * 7919 + epoch)
-        out: list[Pair] = []
-        for i in docs:
-            pair = ict_pairs([scorer.titles[i]], [scorer.texts[i]], seed=rng.randrange(1 << 30))
-            choices = [int(j) for j in mined[i] if int(j) in allowed]
-            if pair and choices:
-                j = rng.choice(choices)
-                neg = " ".join(scorer.texts[j].split()[:180])
-                out.append((*pair[0], f"{scorer.titles[j]}. {neg}" if scorer.titles[j] else neg))
-        return out
-
-    return with_negatives
+    return lambda epoch: build_pairs(recipe.pairs, titles, texts, seed=seed + epoch, body_words=recipe.body_words)
 
 
-def mine(model: Any, scorer: Scorer, skip: int, take: int) -> np.ndarray:
-    """For each document, the documents the base model ranks skip+1..skip+take by first passage.
-
-    The nearest ones are skipped: in a corpus of related abstracts they are often just as relevant.
-    """
-    firsts = [f"{t}. {' '.join(x.split()[:180])}" if t else x for t, x in zip(scorer.titles, scorer.texts, strict=True)]
+def mine(model: Any, scorer: Scorer) -> np.ndarray:
+    """Candidate hard negatives for every document, ranked by the base model (see mine_negatives)."""
+    firsts = first_passages(scorer.titles, scorer.texts)
     v = np.asarray(model.encode(firsts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True))
-    sims = v @ v.T
-    np.fill_diagonal(sims, -2)
-    return np.argsort(-sims, axis=1, kind="stable")[:, skip : skip + take]
+    return mine_negatives(v.astype(np.float32), skip=30, take=70)
 
 
 def save_parts(model: Any, out: Path, meta: dict[str, Any]) -> None:
@@ -345,7 +334,7 @@ def run(args: argparse.Namespace) -> None:
     recipes = [r for r in RECIPES if not args.recipes or r.name in args.recipes]
     if args.smoke:
         recipes = [Recipe(r.name, r.pairs, 1, 8, r.learning_rate, 32, r.body_words) for r in recipes]
-    mined = mine(model, scorer, 30, 70) if any(r.pairs == "ict-hard" for r in recipes) else None
+    mined = mine(model, scorer) if any(r.pairs == "ict-hard" for r in recipes) else None
     train_docs = scorer.train_docs()
     best: tuple[float, str, Recipe | None, float] = (-1.0, "base", None, 1.0)
     for recipe in recipes:
@@ -397,7 +386,7 @@ def run(args: argparse.Namespace) -> None:
     torch.backends.cuda.matmul.allow_tf32 = True
     tick = time.perf_counter()
     all_docs = list(range(len(scorer.doc_ids)))
-    mined_all = mine(model, scorer, 30, 70) if chosen.pairs == "ict-hard" else None
+    mined_all = mine(model, scorer) if chosen.pairs == "ict-hard" else None
     _, steps, loss = fit(
         model,
         recipe_pairs(chosen, scorer, all_docs, mined_all, args.seed),

@@ -144,6 +144,63 @@ def pair_source(
     return lambda epoch: build_pairs(kind, titles, texts, seed=seed + epoch, body_words=body_words)
 
 
+def first_passages(titles: Sequence[str], texts: Sequence[str], words: int = 180) -> list[str]:
+    """Each document as the embed stage's first passage reads: the title, then the opening words."""
+    out = []
+    for title, text in zip(titles, texts, strict=True):
+        body = " ".join(text.split()[:words])
+        out.append(f"{title.strip()}. {body}" if title.strip() else body)
+    return out
+
+
+def mine_negatives(vectors: np.ndarray, *, skip: int = 30, take: int = 70, block: int = 1024) -> np.ndarray:
+    """For each row of L2-normalised `vectors`, the rows ranked skip+1 .. skip+take by cosine (itself excluded).
+
+    The nearest rows are skipped: in a corpus of related documents they are often just as relevant
+    as the document itself, and training them apart would teach the model to split true matches.
+    Returns an (n, min(take, n - 1 - skip)) array of row numbers, computed `block` rows at a time.
+    """
+    n = len(vectors)
+    width = max(0, min(take, n - 1 - skip))
+    out = np.zeros((n, width), dtype=np.int64)
+    for start in range(0, n, block):
+        sims = vectors[start : start + block] @ vectors.T
+        rows = np.arange(len(sims))
+        sims[rows, start + rows] = -np.inf
+        out[start : start + block] = np.argsort(-sims, axis=1, kind="stable")[:, skip : skip + width]
+    return out
+
+
+def hard_negative_source(
+    titles: Sequence[str],
+    texts: Sequence[str],
+    mined: np.ndarray,
+    *,
+    docs: Sequence[int] | None = None,
+    seed: int = 13,
+) -> Callable[[int], list[Pair]]:
+    """ICT triples drawn afresh each epoch: (sentence, rest of its document, one mined document).
+
+    `mined[i]` holds the candidate negatives of document i (see mine_negatives); `docs` limits both
+    the documents trained on and the negatives drawn (default: all).
+    """
+    chosen = list(range(len(titles))) if docs is None else list(docs)
+    allowed = set(chosen)
+    negatives = first_passages(titles, texts)
+
+    def draw(epoch: int) -> list[Pair]:
+        rng = random.Random(seed * 7919 + epoch)
+        out: list[Pair] = []
+        for i in chosen:
+            pair = ict_pairs([titles[i]], [texts[i]], seed=rng.randrange(1 << 30))
+            choices = [int(j) for j in mined[i] if int(j) in allowed]
+            if pair and choices:
+                out.append((*pair[0], negatives[rng.choice(choices)]))
+        return out
+
+    return draw
+
+
 def _floating(value: Any) -> bool:
     check = getattr(value, "is_floating_point", None)  # torch tensors
     return bool(check()) if callable(check) else bool(np.issubdtype(np.asarray(value).dtype, np.floating))

@@ -14,6 +14,7 @@ Imported only by `gifts run --engine ray`: the local engine never imports Ray.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ def session(config: Config, address: str | None) -> Iterator[Any]:
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
-        if address is None and config.ray.num_cpus:
+        if address is None and not os.environ.get("RAY_ADDRESS") and config.ray.num_cpus:
             kwargs["num_cpus"] = config.ray.num_cpus
         try:
             ray.init(address=address, **kwargs)
@@ -234,20 +235,27 @@ def _vectors_path(config: Config, model: str) -> str:
 class Embed:
     """The embedding model, loaded once per worker (on its GPU when Ray gave it one)."""
 
-    def __init__(self, settings: EmbedSettings, models: str, model: str) -> None:
+    def __init__(self, settings: EmbedSettings, models: str, model: str, threads: int) -> None:
         from pipeline.embed import load_embedder
 
         ray = _ray()
         device = "cuda" if ray.get_gpu_ids() else "cpu"
         self.embedder = load_embedder(
             settings.model, Path(models), settings.model_path, settings.batch_size, backend=settings.backend,
-            device=device,
+            device=device, threads=threads,
         )  # fmt: skip
         if self.embedder.name != model:
             raise GiftsError(f"worker embedder {self.embedder.name} does not match the driver's {model}")
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         return frames.embed_frame(batch, self.embedder)
+
+
+def embed_threads(config: Config) -> int:
+    """Inference threads per embedding worker: the cluster's CPUs shared among the workers, so
+    two workers on one small machine do not each start a thread per core and fight over them."""
+    cpus = int(_ray().cluster_resources().get("CPU", 1))
+    return max(1, cpus // config.ray.workers)
 
 
 def embed_resources(config: Config) -> dict[str, Any]:
@@ -264,7 +272,7 @@ def embed_passages(config: Config, texts: pd.DataFrame, model: str, path: str | 
     texts = texts.assign(n=texts["text"].str.len()).sort_values("n", kind="stable").drop(columns=["n"])
     ds = _frame_dataset(texts.reset_index(drop=True), vectors.BATCH).map_batches(
         Embed,
-        fn_constructor_args=(config.embed, str(config.paths.models), model),
+        fn_constructor_args=(config.embed, str(config.paths.models), model, embed_threads(config)),
         batch_format="pandas",
         batch_size=None,
         **embed_resources(config),

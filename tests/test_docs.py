@@ -22,6 +22,7 @@ SECTIONS = {
     "history": config_module.HistorySettings,
     "feedback": config_module.FeedbackSettings,
     "drafts": config_module.DraftSettings,
+    "ray": config_module.RaySettings,
 }
 
 
