@@ -169,8 +169,17 @@ def fetch_pages(ctx: Context) -> Counter[str]:
 def extract_bodies(batch: pd.DataFrame, raw: str) -> pd.DataFrame:
     """(id, raw_sha, kind, title, url) -> frames.EXTRACTED, reading each body from the archive."""
     archive = Archive(Path(raw))
-    bodies = [archive.read(sha) for sha in batch["raw_sha"]]
-    return frames.extract_frame(batch.drop(columns=["raw_sha"]).assign(body=bodies))
+    readable = batch["raw_sha"].map(archive.has)
+    done = frames.extract_frame(
+        batch[readable].drop(columns=["raw_sha"]).assign(body=[archive.read(s) for s in batch["raw_sha"][readable]])
+    )
+    # A body gone from the archive (a shared folder a node cannot see, say) fails that document alone.
+    gone = batch[~readable]
+    lost = pd.DataFrame(
+        {"id": gone["id"], "state": "extract_failed", "kind": gone["kind"], "words": 0,
+         "reason": "raw body missing from the archive: " + gone["raw_sha"]}
+    )  # fmt: skip
+    return pd.concat([done, lost.reindex(columns=list(frames.EXTRACTED))], ignore_index=True) if len(lost) else done
 
 
 def extract(ctx: Context) -> Counter[str]:

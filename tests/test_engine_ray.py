@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import ray
 from conftest import NOW, ROOT, SAMPLE, write_acme_interview
@@ -147,3 +148,36 @@ def test_missing_ray_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.Monke
 def test_an_unknown_engine_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not local or ray"):
         run(load(_copy_sample(tmp_path / "ws")), now=NOW, engine="spark")
+
+
+def test_a_body_missing_from_the_archive_fails_that_document_alone(tmp_path: Path) -> None:
+    from pipeline.archive import Archive
+    from pipeline.engine_ray import extract_bodies
+
+    archive = Archive(tmp_path)
+    sha = archive.put(b"<html><body><article><p>" + b"Readable words here. " * 40 + b"</p></article></body></html>")
+    batch = pd.DataFrame(
+        [("ok", sha, "html", "T", "https://example.org/a"), ("gone", "0" * 64, "html", None, "https://example.org/b")],
+        columns=["id", "raw_sha", "kind", "title", "url"],
+    )
+    out = extract_bodies(batch, str(tmp_path)).set_index("id")
+    assert out.loc["ok", "state"] == "extracted"
+    assert out.loc["gone", "state"] == "extract_failed"
+    assert "missing from the archive" in out.loc["gone", "reason"]
+
+
+def test_embedding_workers_ask_for_a_gpu_only_when_the_cluster_has_one_and_torch_can_use_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from pipeline import engine_ray
+
+    config = load(_copy_sample(tmp_path / "ws"))
+    torch_config = dataclasses.replace(config, embed=dataclasses.replace(config.embed, backend="torch"))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0, "GPU": 2.0})
+    assert engine_ray.embed_resources(torch_config)["num_gpus"] == 1
+    assert "num_gpus" not in engine_ray.embed_resources(config)  # OpenVINO runs on the CPU
+    assert engine_ray.embed_threads(config) == 4  # 8 CPUs shared by the 2 workers
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
+    assert "num_gpus" not in engine_ray.embed_resources(torch_config)
