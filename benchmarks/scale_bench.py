@@ -13,9 +13,14 @@ Each mode runs in its own process, so its peak RSS is its own. Printed: build an
 time, peak RSS, the index's recall@10 against brute force on the dense neighbours (exact top 10
 documents by best-passage cosine), and how far the final top-5 lists of the two modes agree.
 
+Embedding (`--parts embed`, benchmarks/ray_embed.py): passages of the same synthetic corpus embedded
+with the nightly backend by the local engine's embed path and by the Ray engine's embed pipeline
+with one and with two workers on a local cluster, in passages per second.
+
 Run from the repository root:
   .venv/bin/python benchmarks/scale_bench.py --out /tmp/scale_bench.json
-  .venv/bin/python benchmarks/scale_bench.py --docs 20000 --contacts 200 --modes brute,index
+  .venv/bin/python benchmarks/scale_bench.py --docs 20000 --contacts 200 --modes brute,index --parts rank
+  .venv/bin/python benchmarks/scale_bench.py --parts embed --embed-passages 3072 --ray-workers 1,2
 """
 
 from __future__ import annotations
@@ -391,9 +396,14 @@ def main() -> None:
         default=2000,
         help="interests (an even sample) whose exact top 10 is computed for recall@10; 0: all",
     )
-    # Reserved for the embedding half of this benchmark (embedding throughput with one and two Ray
-    # workers against the local engine): the lead adds it here; this script only does `rank`.
-    parser.add_argument("--parts", default="rank", help="comma-separated parts to run: rank")
+    parser.add_argument("--parts", default="rank,embed", help="comma-separated parts to run: rank, embed")
+    parser.add_argument(
+        "--embed-passages",
+        type=int,
+        default=6000,
+        help="passages of the synthetic corpus embedded by each engine (the whole corpus would take hours here)",
+    )
+    parser.add_argument("--ray-workers", default="1,2", help="comma-separated Ray worker counts for the embed part")
     parser.add_argument("--out", type=Path, help="also write the results here as JSON")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -405,14 +415,14 @@ def main() -> None:
         return
 
     parts = [p for p in args.parts.split(",") if p]
-    unknown = set(parts) - {"rank"}
+    unknown = set(parts) - {"rank", "embed"}
     if unknown:
-        parser.error(f"unknown parts {sorted(unknown)} (this script has: rank)")
+        parser.error(f"unknown parts {sorted(unknown)} (this script has: rank, embed)")
     modes = [m for m in args.modes.split(",") if m]
     if set(modes) - {"brute", "index"}:
         parser.error("--modes takes brute, index")
     results: dict[str, dict[str, Any]] = {}
-    for mode in modes:
+    for mode in modes if "rank" in parts else []:
         result = run_worker(mode, args)
         ranked, total = result["contacts_ranked"], result["contacts_total"]
         result["extrapolated"] = ranked < total
@@ -433,10 +443,25 @@ def main() -> None:
         )
         if results["brute"]["extrapolated"]:
             summary["brute_note"] = results["brute"]["note"]
-    print(json.dumps({"summary": summary}), flush=True)
-    print(table(results, summary))
+    if results:
+        print(json.dumps({"summary": summary}), flush=True)
+        print(table(results, summary))
+    embedding: list[dict[str, Any]] = []
+    if "embed" in parts:
+        from ray_embed import embed_throughput  # benchmarks/ray_embed.py, beside this script
+
+        # Passages of the nightly length (about 180 words: five synthetic documents' texts each, from
+        # the first documents of the same seed's corpus); invented words cost more tokens than
+        # English, so each fills the model's 256-token window, as a real passage nearly does.
+        docs = synthetic(args.embed_passages * 5, 1, args.seed).docs["text"].tolist()
+        texts = [" ".join(docs[i : i + 5]) for i in range(0, 5 * args.embed_passages, 5)]
+        embedding = embed_throughput(texts, [int(w) for w in args.ray_workers.split(",") if w])
+        for row in embedding:
+            print(json.dumps({"embed": row}), flush=True)
     if args.out:
-        args.out.write_text(json.dumps({"results": results, "summary": summary}, indent=2), encoding="utf-8")
+        args.out.write_text(
+            json.dumps({"results": results, "summary": summary, "embedding": embedding}, indent=2), encoding="utf-8"
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class RetrievalSettings:
     prf_weight: float = 0.5
     ann_threshold: int = 50_000  # documents above which only candidates are scored
     ann_nprobe: int = 32  # inverted lists the approximate index scans per query
-    ann_candidates: int = 200  # passages from the approximate index, and BM25 documents, per query
+    ann_candidates: int = 400  # passages from the approximate index, and BM25 documents, per query
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

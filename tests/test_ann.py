@@ -96,13 +96,18 @@ def test_hits_are_documents_by_their_best_retrieved_passage(toy: Toy, exact: Hyb
     assert hits.passage.tolist() == where[hits.docs].tolist()
 
 
-def test_the_index_survives_pickling(toy: Toy) -> None:
+def test_the_index_survives_pickling(toy: Toy, approximate: HybridIndex) -> None:
+    # A process pool or the Ray engine ships the index to its workers this way.
     ann = AnnIndex(toy.passages, toy.owner, nprobe=4)
     copy = pickle.loads(pickle.dumps(ann))  # noqa: S301 (bytes this test just wrote)
     queries = np.stack([toy.query(t)[1] for t in range(5)])
     assert copy.nprobe == 4 and len(copy) == len(toy.owner)
     for a, b in zip(ann.search(queries, 20), copy.search(queries, 20), strict=True):
         assert a.docs.tolist() == b.docs.tolist()
+    hybrid = pickle.loads(pickle.dumps(approximate))  # noqa: S301 (bytes this test just wrote)
+    assert hybrid.ann is not None
+    text, vector = toy.query(4)
+    assert hybrid.search(text, vector, k=5) == approximate.search(text, vector, k=5)
 
 
 def test_candidate_path_gives_brute_force_top_five(toy: Toy, exact: HybridIndex, approximate: HybridIndex) -> None:
