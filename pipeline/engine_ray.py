@@ -221,11 +221,25 @@ def _none(value: Any) -> Any:
 # -- embed -----------------------------------------------------------------------------------
 
 
-def latest_documents(config: Config, ids: set[str]) -> pd.DataFrame:
-    """The newest extraction of each of `ids` from the documents dataset (id, title, text, text_sha)."""
-    docs = read_parquet(_join(dataset_root(config), DOCUMENTS), ["id", "title", "text", "text_sha", "run_id"])
+def latest_documents(ctx: Context, ids: set[str]) -> pd.DataFrame:
+    """The newest extraction of each of `ids` (id, title, text, text_sha): from the documents
+    dataset, else from the store (documents a local-engine run extracted before this one)."""
+    docs = read_parquet(_join(dataset_root(ctx.config), DOCUMENTS), ["id", "title", "text", "text_sha", "run_id"])
     docs = docs[docs["id"].isin(ids)].sort_values(["id", "run_id"], kind="stable")
-    return docs.drop_duplicates("id", keep="last").drop(columns=["run_id"]).reset_index(drop=True)
+    docs = docs.drop_duplicates("id", keep="last").drop(columns=["run_id"])
+    earlier = pd.DataFrame(
+        [
+            dict(r)
+            for r in ctx.store.query(
+                "SELECT id, title, text, text_sha FROM documents WHERE state = 'extracted' AND text IS NOT NULL"
+            )
+            if r["id"] in ids
+        ],
+        columns=["id", "title", "text", "text_sha"],
+    )
+    earlier = earlier[~earlier["id"].isin(set(docs["id"]))]
+    both = pd.concat([docs, earlier], ignore_index=True) if len(earlier) else docs
+    return both.sort_values("id", kind="stable").reset_index(drop=True)
 
 
 def current_passages(config: Config, docs: pd.DataFrame) -> pd.DataFrame:
@@ -295,7 +309,7 @@ def embed_passages(config: Config, texts: pd.DataFrame, model: str, path: str | 
 def embed(ctx: Context) -> Counter[str]:
     config = ctx.config
     ids = {r["id"] for r in ctx.store.query("SELECT id FROM documents WHERE state = 'extracted'")}
-    docs = latest_documents(config, ids)
+    docs = latest_documents(ctx, ids)
     run_id = ingest.current_run(ctx.store)
     tag = f"run-{run_id:06d}-{uuid.uuid4().hex[:8]}"
     have = current_passages(config, docs)
@@ -335,7 +349,7 @@ def load_corpus(ctx: Context) -> frames.Corpus:
         ],
         columns=["id", "url", "source_id", "source_title", "published", "words", "kind"],
     )
-    texts = latest_documents(config, set(meta["id"]))
+    texts = latest_documents(ctx, set(meta["id"]))
     docs = texts.merge(meta, on="id", how="inner")[list(vectors.CORPUS_COLUMNS)]
     parts = current_passages(config, texts)
     found = read_parquet(_vectors_path(config, ctx.model), ["sha", "vector"])

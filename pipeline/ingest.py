@@ -426,6 +426,18 @@ def _kind_from_type(content_type: str) -> str | None:
     return None
 
 
+def reclaim_dataset_documents(store: Store) -> int:
+    """Documents the Ray engine extracted keep their text in its Parquet dataset, not here: for the
+    local engine they go back to pending, to be extracted again from the raw archive."""
+    with store.transaction():
+        cursor = store.db.execute(
+            "UPDATE documents SET state = 'pending', reason = NULL, simhash = NULL, duplicate_of = NULL"
+            " WHERE state IN ('extracted', 'duplicate') AND text IS NULL AND text_sha IS NOT NULL"
+            " AND raw_sha IS NOT NULL"
+        )
+    return int(cursor.rowcount or 0)
+
+
 def extract_documents(
     store: Store, archive: Archive, now: str, progress: Progress = _noop, pool: ExtractPool | None = None
 ) -> Counter[str]:

@@ -167,6 +167,9 @@ def _extract(ctx: Context) -> Counter[str]:
         from pipeline import engine_ray
 
         return engine_ray.extract(ctx)
+    reclaimed = ingest.reclaim_dataset_documents(ctx.store)
+    if reclaimed:
+        log.info("%d documents extracted by the Ray engine are extracted again here", reclaimed)
     total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NOT NULL")
     tick, done = ctx.progress("extract", total)
     counts = ingest.extract_documents(ctx.store, ctx.archive, ctx.stamp, tick)

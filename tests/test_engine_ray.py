@@ -82,6 +82,21 @@ def test_sample_through_ray_gives_the_local_suggestions(cluster: None, tmp_path:
     assert "Priya Raman" in report
 
 
+def test_a_workspace_can_switch_engines_both_ways(cluster: None, tmp_path: Path) -> None:
+    path = _copy_sample(tmp_path / "ws")
+    local = run(load(path), now=NOW)
+    want = [s[:3] for s in _suggestions(path)]
+    # Ray after local: the texts the local engine stored are read from the store.
+    run(load(path), now=NOW, engine="ray")
+    assert [s[:3] for s in _suggestions(path)] == want
+    # Local after Ray: what Ray extracted (texts in Parquet only) is extracted again from the archive.
+    fresh = _copy_sample(tmp_path / "ray-first")
+    run(load(fresh), now=NOW, engine="ray")
+    back = run(load(fresh), now=NOW)
+    assert back.counts["extracted"] == local.counts["extracted"]
+    assert [s[:3] for s in _suggestions(fresh)] == want
+
+
 def test_ray_workers_fetch_pages_from_a_live_server(cluster: None, tmp_path: Path, httpserver: HTTPServer) -> None:
     base = httpserver.url_for("").rstrip("/")
     items = "".join(
