@@ -316,9 +316,7 @@ def batches(
 class OpenVINOEmbedder:
     """The exported model on OpenVINO's CPU plugin: one stream per core, small length-sorted requests."""
 
-    def __init__(
-        self, model_file: Path, source: Path, name: str, *, precision: str = "bf16", threads: int | None = None
-    ) -> None:
+    def __init__(self, model_file: Path, source: Path, name: str, *, precision: str = "bf16") -> None:
         # Only Core.read_model/compile_model are used: openvino's telemetry lives in its model
         # converter (openvino.tools.ovc), which this project never calls, so nothing is sent.
         import openvino as ov
@@ -331,8 +329,6 @@ class OpenVINOEmbedder:
         config: dict[str, Any] = {"PERFORMANCE_HINT": "THROUGHPUT"}
         if precision.upper() in supported:
             config["INFERENCE_PRECISION_HINT"] = precision
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
         self._compiled = core.compile_model(core.read_model(str(model_file)), "CPU", config)
         self._queue = ov.AsyncInferQueue(
             self._compiled, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
@@ -363,9 +359,7 @@ class OpenVINOEmbedder:
         return out / np.where(norms == 0, 1, norms)
 
 
-def load_fast_embedder(
-    source: Path, model_key: str, backend: str, models_root: Path, threads: int | None = None
-) -> OpenVINOEmbedder:
+def load_fast_embedder(source: Path, model_key: str, backend: str, models_root: Path) -> OpenVINOEmbedder:
     """Export if needed, verify, and load the fast backend for weights already verified at `source`.
 
     Args:
@@ -373,14 +367,13 @@ def load_fast_embedder(
         model_key: the torch path's cache key, `<model>@<weights sha12>`.
         backend: one of FAST_BACKENDS.
         models_root: the project's models folder (exports live in its `exports/`).
-        threads: CPU threads for inference (None: all cores; a Ray worker sharing a node takes its share).
     """
     if backend not in FAST_BACKENDS:
         raise ModelError(f"embed.backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     model, _, weights = model_key.partition("@")
     folder = export_dir(models_root, model, weights)
     model_file = ensure_export(source, folder, backend)
-    return OpenVINOEmbedder(model_file, source, backend_key(model_key, backend, folder), threads=threads)
+    return OpenVINOEmbedder(model_file, source, backend_key(model_key, backend, folder))
 
 
 def export_packaged(model: str = "all-MiniLM-L6-v2", models_root: Path | None = None) -> list[Path]:

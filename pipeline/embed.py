@@ -136,15 +136,13 @@ def load_embedder(
     batch_size: int = 32,
     backend: str | None = None,
     device: str = "cpu",
-    threads: int | None = None,
 ) -> Embedder:
     """Verify then load the configured model (the slow part: imports torch or OpenVINO).
 
     `backend` is "torch" (sentence-transformers) or one of pipeline.backends.FAST_BACKENDS, which
     export the verified weights to ONNX once (under the project's models/exports/, or beside an
     `override` folder) and run them there; None means the nightly default, `EmbedSettings.backend`.
-    `device` is torch's ("cuda" on a Ray GPU worker); the fast backends run on the CPU, on
-    `threads` threads (None: all cores).
+    `device` is torch's ("cuda" on a Ray GPU worker); the fast backends run on the CPU.
     """
     backend = backend or EmbedSettings().backend
     manifest = load_manifest(models_dir)
@@ -166,7 +164,7 @@ def load_embedder(
 
         # An adapted model's export lives beside it, in the workspace, not in the project.
         exports = override.parent if override is not None else PROJECT_MODELS
-        return load_fast_embedder(folder, f"{model}@{weights_sha[:12]}", backend, exports, threads)
+        return load_fast_embedder(folder, f"{model}@{weights_sha[:12]}", backend, exports)
     return SentenceTransformerEmbedder(folder, model, weights_sha, batch_size=batch_size, device=device)
 
 
