@@ -29,8 +29,10 @@ from pipeline import dedupe, frames, ingest, profile, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.errors import ConfigError, GiftsError
+from pipeline.extract import Extracted, sniff_kind
 from pipeline.fetch import Fetcher
 from pipeline.rank import Suggestion
+from pipeline.workers import ExtractPool, Task
 
 if TYPE_CHECKING:
     from pipeline.runner import Context
@@ -166,20 +168,29 @@ def fetch_pages(ctx: Context) -> Counter[str]:
 # -- extract ---------------------------------------------------------------------------------
 
 
-def extract_bodies(batch: pd.DataFrame, raw: str) -> pd.DataFrame:
-    """(id, raw_sha, kind, title, url) -> frames.EXTRACTED, reading each body from the archive."""
+def extract_bodies(batch: pd.DataFrame, raw: str, timeout_s: float | None = None) -> pd.DataFrame:
+    """(id, raw_sha, kind, title, url) -> frames.EXTRACTED, reading each body from the archive.
+
+    Extraction runs in the local engine's own worker pool, inside this Ray task, so a page that
+    hangs the extractor or eats memory is cut off at the same limits as on one machine
+    (`timeout_s`: None keeps the pool's default).
+    """
     archive = Archive(Path(raw))
-    readable = batch["raw_sha"].map(archive.has)
-    done = frames.extract_frame(
-        batch[readable].drop(columns=["raw_sha"]).assign(body=[archive.read(s) for s in batch["raw_sha"][readable]])
-    )
-    # A body gone from the archive (a shared folder a node cannot see, say) fails that document alone.
-    gone = batch[~readable]
-    lost = pd.DataFrame(
-        {"id": gone["id"], "state": "extract_failed", "kind": gone["kind"], "words": 0,
-         "reason": "raw body missing from the archive: " + gone["raw_sha"]}
-    )  # fmt: skip
-    return pd.concat([done, lost.reindex(columns=list(frames.EXTRACTED))], ignore_index=True) if len(lost) else done
+    tasks, results = [], {}
+    kinds = dict(zip(batch["id"], batch["kind"], strict=True))
+    for doc_id, sha in zip(batch["id"], batch["raw_sha"], strict=True):
+        if not archive.has(sha):
+            # A body gone from the archive (a shared folder a node cannot see, say) fails that document alone.
+            results[doc_id] = Extracted("extract_failed", reason=f"raw body missing from the archive: {sha}")
+            continue
+        path = archive.path_of(sha)
+        with path.open("rb") as handle:
+            kinds[doc_id] = sniff_kind(handle.read(4096), "", kinds[doc_id] or "text")
+        tasks.append(Task(doc_id, path, kinds[doc_id]))
+    if tasks:
+        with ExtractPool(timeout_s=timeout_s) as pool:
+            results.update((outcome.key, outcome.result) for outcome in pool.run(tasks))
+    return frames.extracted_frame(batch.assign(kind=batch["id"].map(kinds)), results)
 
 
 def extract(ctx: Context) -> Counter[str]:

@@ -59,12 +59,23 @@ def extracted_fields(result: Extracted, kind: str, title: str | None, url: str |
 
 
 def extract_frame(batch: pd.DataFrame) -> pd.DataFrame:
-    """EXTRACT_IN rows (raw bodies) -> EXTRACTED rows; bad input yields a state and a reason, never raises."""
-    rows = []
+    """EXTRACT_IN rows (raw bodies) -> EXTRACTED rows, extracting in this process."""
+    kinds, results = {}, {}
     for record in batch.to_dict("records"):
         body = bytes(record["body"] or b"")
-        kind = sniff_kind(body[:4096], "", record["kind"] or "text")
-        fields = extracted_fields(extract(body, kind), kind, record["title"], record["url"])
+        kinds[record["id"]] = sniff_kind(body[:4096], "", record["kind"] or "text")
+        results[record["id"]] = extract(body, kinds[record["id"]])
+    return extracted_frame(batch.assign(kind=batch["id"].map(kinds)), results)
+
+
+def extracted_frame(batch: pd.DataFrame, results: Mapping[str, Extracted]) -> pd.DataFrame:
+    """(id, kind, title, url) rows and each one's extraction result -> EXTRACTED rows.
+
+    Bad input yields a state and a reason, never an exception: `results` holds one for every id.
+    """
+    rows = []
+    for record in batch.to_dict("records"):
+        fields = extracted_fields(results[record["id"]], record["kind"], record["title"], record["url"])
         fields["simhash"] = dedupe.simhash(fields["text"]) if fields["text"] else None
         rows.append({"id": record["id"], **fields})
     return pd.DataFrame(rows, columns=list(EXTRACTED))

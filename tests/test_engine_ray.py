@@ -195,3 +195,24 @@ def test_embedding_workers_ask_for_a_gpu_only_when_the_cluster_has_one_and_torch
     assert "num_gpus" not in engine_ray.embed_resources(config)  # OpenVINO runs on the CPU
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0})
     assert "num_gpus" not in engine_ray.embed_resources(torch_config)
+
+
+def test_a_page_that_hangs_the_extractor_is_cut_off_inside_a_ray_worker(cluster: None, tmp_path: Path) -> None:
+    from pipeline.archive import Archive
+    from pipeline.engine_ray import extract_bodies
+
+    archive = Archive(tmp_path)
+    slow = archive.put(("<html><body><table><tr>" + "<td>x</td>" * 300_000 + "</tr></table>").encode())
+    words = b"Readable words about drift. " * 40
+    good = archive.put(b"<html><body><article><p>" + words + b"</p></article></body></html>")
+    batch = pd.DataFrame(
+        [("slow", slow, "html", None, "https://example.org/s"), ("good", good, "html", None, "https://example.org/g")],
+        columns=["id", "raw_sha", "kind", "title", "url"],
+    )
+    ds = ray.data.from_pandas([batch]).map_batches(
+        extract_bodies, fn_kwargs={"raw": str(tmp_path), "timeout_s": 1.0}, batch_format="pandas", batch_size=None
+    )
+    out = ds.to_pandas().set_index("id")
+    assert out.loc["slow", "state"] == "extract_failed"
+    assert "longer than 1 s" in out.loc["slow", "reason"]
+    assert out.loc["good", "state"] == "extracted"
