@@ -493,6 +493,8 @@ def eval_group() -> None:
 @click.option("--dense-weight", type=float, default=None, help="Weight of the passage cosine.")
 @click.option("--lexical-weight", type=float, default=None, help="Weight of scaled BM25.")
 @click.option("--prf-docs", type=int, default=None, help="Dense pseudo-relevance feedback documents (0: off).")
+@click.option("--bm25-k1", type=float, default=None, help="BM25 term saturation (default 1.5).")
+@click.option("--bm25-b", type=float, default=None, help="BM25 length normalisation (default 0.75).")
 @click.option("--model-path", type=click.Path(path_type=Path), default=None, help="Another verified model folder.")
 @click.option("--cache", type=click.Path(path_type=Path), default=None, help="Vector cache (default ~/.cache).")
 @click.option(
@@ -510,6 +512,8 @@ def eval_beir(
     dense_weight: float | None,
     lexical_weight: float | None,
     prf_docs: int | None,
+    bm25_k1: float | None,
+    bm25_b: float | None,
     model_path: Path | None,
     cache: Path | None,
     backend: str,
@@ -530,6 +534,8 @@ def eval_beir(
         "dense_weight": dense_weight,
         "lexical_weight": lexical_weight,
         "prf_docs": prf_docs,
+        "bm25_k1": bm25_k1,
+        "bm25_b": bm25_b,
     }
     try:
         result = run_beir(folder, split=split, overrides=overrides, model_path=model_path, cache=cache, backend=backend)

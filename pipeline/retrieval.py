@@ -36,6 +36,8 @@ class RetrievalSettings:
     ann_threshold: int = 50_000  # documents above which only candidates are scored
     ann_nprobe: int = 32  # inverted lists the approximate index scans per query
     ann_candidates: int = 400  # passages from the approximate index, and BM25 documents, per query
+    bm25_k1: float = 1.5  # bm25s's defaults; Anserini's BEIR baseline uses 0.9 / 0.4
+    bm25_b: float = 0.75
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,13 +90,13 @@ def _stemmer() -> object:
 class LexicalIndex:
     """BM25 (Lucene variant) over stemmed, stop-worded tokens, via bm25s."""
 
-    def __init__(self, texts: Sequence[str]) -> None:
+    def __init__(self, texts: Sequence[str], k1: float = 1.5, b: float = 0.75) -> None:
         import bm25s
 
         # bm25s sets its own logger to DEBUG when imported; keep it at our level of chatter.
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         self._stemmer = _stemmer()
-        self._bm25 = bm25s.BM25()
+        self._bm25 = bm25s.BM25(k1=k1, b=b)
         self.size = len(texts)
         if texts:
             tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=self._stemmer, show_progress=False)
@@ -151,8 +153,8 @@ class HybridIndex:
         self.doc_ids = list(doc_ids)
         self.passage_vectors = np.asarray(passage_vectors, dtype=np.float32)
         self.passage_doc = np.asarray(passage_doc, dtype=np.int64)
-        self.lexical = LexicalIndex(doc_texts)
         self.settings = settings or RetrievalSettings()
+        self.lexical = LexicalIndex(doc_texts, self.settings.bm25_k1, self.settings.bm25_b)
         self.ann: AnnIndex | None = None
         if len(self.doc_ids) > self.settings.ann_threshold and len(self.passage_vectors):
             from pipeline.ann import AnnIndex

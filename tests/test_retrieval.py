@@ -108,3 +108,11 @@ def test_empty_corpus_scores_nothing_without_crashing() -> None:
     scores = index.score("kafka", QUERY)
     assert scores.fused.shape == scores.dense.shape == scores.lexical.shape == scores.best_passage.shape == (0,)
     assert LexicalIndex([]).scores("kafka").shape == (0,)
+
+
+def test_bm25_parameters_reach_the_lexical_index() -> None:
+    texts = ["kafka lag", "kafka lag " + " ".join(f"filler{i}" for i in range(40))]
+    default = LexicalIndex(texts).scores("kafka")
+    flat = LexicalIndex(texts, k1=1.5, b=0.0).scores("kafka")
+    assert default[0] > default[1]  # length normalisation favours the short document
+    assert flat[0] == flat[1]  # b = 0: no length normalisation at all
