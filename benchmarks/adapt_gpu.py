@@ -284,6 +284,21 @@ def recipe_pairs(recipe: Recipe, scorer: Scorer, docs: list[int], mined: np.ndar
     return lambda epoch: build_pairs(recipe.pairs, titles, texts, seed=seed + epoch, body_words=recipe.body_words)
 
 
+def train(
+    model: Any, recipe: Recipe, scorer: Scorer, docs: list[int], mined: np.ndarray | None, seed: int
+) -> tuple[int, int, float]:
+    """`fit` with one recipe's pairs and hyper-parameters: (pairs per epoch, steps, last loss)."""
+    return fit(
+        model,
+        recipe_pairs(recipe, scorer, docs, mined, seed),
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        learning_rate=recipe.learning_rate,
+        max_seq_length=recipe.max_seq_length,
+        seed=seed,
+    )
+
+
 def mine(model: Any, scorer: Scorer) -> np.ndarray:
     """Candidate hard negatives for every document, ranked by the base model (see mine_negatives)."""
     firsts = first_passages(scorer.titles, scorer.texts)
@@ -344,15 +359,7 @@ def run(args: argparse.Namespace) -> None:
         model.load_state_dict(base_state)
         torch.backends.cuda.matmul.allow_tf32 = True  # training only; scoring stays plain fp32
         tick = time.perf_counter()
-        count, steps, loss = fit(
-            model,
-            recipe_pairs(recipe, scorer, train_docs, mined, args.seed),
-            epochs=recipe.epochs,
-            batch_size=recipe.batch_size,
-            learning_rate=recipe.learning_rate,
-            max_seq_length=recipe.max_seq_length,
-            seed=args.seed,
-        )
+        count, steps, loss = train(model, recipe, scorer, train_docs, mined, args.seed)
         if args.device == "cuda":
             torch.cuda.synchronize()
         train_s = time.perf_counter() - tick
@@ -387,15 +394,7 @@ def run(args: argparse.Namespace) -> None:
     tick = time.perf_counter()
     all_docs = list(range(len(scorer.doc_ids)))
     mined_all = mine(model, scorer) if chosen.pairs == "ict-hard" else None
-    _, steps, loss = fit(
-        model,
-        recipe_pairs(chosen, scorer, all_docs, mined_all, args.seed),
-        epochs=chosen.epochs,
-        batch_size=chosen.batch_size,
-        learning_rate=chosen.learning_rate,
-        max_seq_length=chosen.max_seq_length,
-        seed=args.seed,
-    )
+    _, steps, loss = train(model, chosen, scorer, all_docs, mined_all, args.seed)
     train_s = time.perf_counter() - tick
     torch.backends.cuda.matmul.allow_tf32 = False
     if weight < 1.0:

@@ -214,7 +214,16 @@ def extract(ctx: Context) -> Counter[str]:
             ctx.store.db.execute(
                 "UPDATE documents SET state = ?, reason = ?, text_sha = ?, words = ?, kind = ?, title = ?,"
                 " extracted_at = ? WHERE id = ?",
-                (r.state, _none(r.reason), _none(r.text_sha), int(r.words), r.kind, _none(r.title), ctx.stamp, r.id),
+                (
+                    r.state,
+                    frames.text_or_none(r.reason),
+                    frames.text_or_none(r.text_sha),
+                    int(r.words),
+                    r.kind,
+                    frames.text_or_none(r.title),
+                    ctx.stamp,
+                    r.id,
+                ),
             )
             counts[r.state] += 1
     fingerprints = {r.id: int(r.simhash) for r in done.itertuples(index=False) if not pd.isna(r.simhash)}
@@ -223,10 +232,6 @@ def extract(ctx: Context) -> Counter[str]:
         counts["extracted"] -= min(collapsed["duplicate"], counts["extracted"])
         counts["duplicate"] += collapsed["duplicate"]
     return +counts
-
-
-def _none(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
 # -- embed -----------------------------------------------------------------------------------

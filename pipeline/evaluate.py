@@ -219,9 +219,9 @@ def evaluate(
 def nightly_settings() -> RetrievalSettings:
     """The retrieval settings the nightly rank stage uses by default."""
     from pipeline.config import RankSettings
+    from pipeline.rank import retrieval_settings
 
-    rank = RankSettings()
-    return RetrievalSettings(dense_weight=rank.dense_weight, lexical_weight=rank.lexical_weight)
+    return retrieval_settings(RankSettings())
 
 
 def run_beir(

@@ -217,7 +217,7 @@ def suggestions_frame(suggestions: list[Suggestion]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(SUGGESTIONS))
 
 
-def _text_or_none(value: Any) -> str | None:
+def text_or_none(value: Any) -> str | None:
     """A missing text as None: through Arrow and pandas 3 a None in a text column comes back as NaN."""
     return value if isinstance(value, str) else None
 
@@ -226,7 +226,7 @@ def suggestions_from_frame(frame: pd.DataFrame) -> list[Suggestion]:
     return [
         Suggestion(
             id=r["id"], contact_id=r["contact_id"], doc_id=r["doc_id"], rank=int(r["rank"]), score=float(r["score"]),
-            interest_id=r["interest_id"], matched_interest=r["matched_interest"], snippet=_text_or_none(r["snippet"]),
+            interest_id=r["interest_id"], matched_interest=r["matched_interest"], snippet=text_or_none(r["snippet"]),
             best_passage=r["best_passage"], parts=json.loads(r["parts"]),
         )
         for r in frame.to_dict("records")

@@ -89,11 +89,6 @@ def retrieval_settings(settings: RankSettings) -> RetrievalSettings:
     )
 
 
-def eligible(docs: pd.DataFrame, excluded: set[str], settings: RankSettings) -> np.ndarray:
-    """Boolean mask of documents that pass the hard filters for one contact."""
-    return np.asarray(_allowed(docs, settings) & ~docs["id"].isin(excluded).to_numpy(), dtype=bool)
-
-
 def _allowed(docs: pd.DataFrame, settings: RankSettings) -> np.ndarray:
     """The hard filters that are the same for every contact: stubs, excluded sources and terms."""
     mask = np.asarray(docs["words"].fillna(0).to_numpy() >= settings.min_words, dtype=bool)

@@ -201,16 +201,22 @@ class HybridIndex:
         if self.settings.prf_docs > 0 and len(fused):
             # Move the query towards the best passages of the top fused documents: they share
             # the query's topic and vocabulary the short query itself lacks.
-            top_docs = np.argsort(-fused, kind="stable")[: self.settings.prf_docs]
-            rows = where[top_docs]
-            rows = rows[rows >= 0]
-            if len(rows):
-                centroid = self.passage_vectors[rows].mean(axis=0)
-                moved = np.asarray(query_vector, dtype=np.float32) + self.settings.prf_weight * centroid
-                moved /= max(float(np.linalg.norm(moved)), 1e-12)
+            moved = self._prf_query(query_vector, fused, where)
+            if moved is not None:
                 dense, where = self.dense(moved)
                 fused = self._fuse(dense, lexical)
         return QueryScores(fused=fused, dense=dense, lexical=lexical, best_passage=where)
+
+    def _prf_query(self, query_vector: np.ndarray, fused: np.ndarray, best_passage: np.ndarray) -> np.ndarray | None:
+        """The query moved towards the best passages of its top `prf_docs` fused documents (None: none)."""
+        top_docs = np.argsort(-fused, kind="stable")[: self.settings.prf_docs]
+        rows = best_passage[top_docs]
+        rows = rows[rows >= 0]
+        if not len(rows):
+            return None
+        centroid = self.passage_vectors[rows].mean(axis=0)
+        moved = np.asarray(query_vector, dtype=np.float32) + self.settings.prf_weight * centroid
+        return np.asarray(moved / max(float(np.linalg.norm(moved)), 1e-12), dtype=np.float32)
 
     def score_many(
         self, query_texts: Sequence[str], query_vectors: Sequence[np.ndarray] | np.ndarray
@@ -231,13 +237,8 @@ class HybridIndex:
         lexical_docs = self._top_lexical(raw)
         scores = self._on_candidates(query_vector, np.union1d(hits.docs, lexical_docs), raw, top)
         if self.settings.prf_docs > 0 and len(scores.fused):
-            top_docs = np.argsort(-scores.fused, kind="stable")[: self.settings.prf_docs]
-            rows = scores.best_passage[top_docs]
-            rows = rows[rows >= 0]
-            if len(rows):
-                centroid = self.passage_vectors[rows].mean(axis=0)
-                moved = np.asarray(query_vector, dtype=np.float32) + self.settings.prf_weight * centroid
-                moved /= max(float(np.linalg.norm(moved)), 1e-12)
+            moved = self._prf_query(query_vector, scores.fused, scores.best_passage)
+            if moved is not None:
                 moved_hits = ann.search(moved, self.settings.ann_candidates)[0]
                 scores = self._on_candidates(moved, np.union1d(moved_hits.docs, lexical_docs), raw, top)
         return scores
