@@ -11,6 +11,8 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Only OpenVINO's analytics use this package, and OpenVINO runs without it (pipeline/offline.py).
+	$(PY) -m pip uninstall --quiet -y openvino-telemetry
 	# Export the verified model to ONNX (+ int8) for the fast embedding backends, once (under models/exports/).
 	$(PY) -m pipeline.backends
 	touch $@

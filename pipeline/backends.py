@@ -10,7 +10,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import ModelError
+from pipeline.offline import keep_offline
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def max_tokens(source: Path) -> int:
 
 def export_onnx(source: Path, target: Path) -> None:
     """Trace the transformer plus mean pooling and L2 normalisation into one ONNX graph (imports torch)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder only, never a hub
+    keep_offline()  # a local folder only, never a hub
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
@@ -188,6 +188,7 @@ def quantize_int8(fp32: Path, target: Path, tokenizer: Any) -> None:
     that one int8 scale cannot hold, and quantising it alone drops the cosine to the fp32 vectors
     from 0.995 to about 0.94. Products of two activations (attention scores) also stay in float.
     """
+    keep_offline()
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -317,8 +318,9 @@ class OpenVINOEmbedder:
     """The exported model on OpenVINO's CPU plugin: one stream per core, small length-sorted requests."""
 
     def __init__(self, model_file: Path, source: Path, name: str, *, precision: str = "bf16") -> None:
-        # Only Core.read_model/compile_model are used: openvino's telemetry lives in its model
-        # converter (openvino.tools.ovc), which this project never calls, so nothing is sent.
+        # `import openvino` itself imports its model converter (openvino.tools.ovc), which sends an
+        # analytics event unless its telemetry package cannot be imported: keep_offline() sees to that.
+        keep_offline()
         import openvino as ov
 
         self._name = name
@@ -389,6 +391,7 @@ def export_packaged(model: str = "all-MiniLM-L6-v2", models_root: Path | None = 
 
 
 if __name__ == "__main__":
+    keep_offline()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for path in export_packaged():
         log.info("verified %s", path)

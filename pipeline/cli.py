@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from pipeline.errors import GiftsError
+from pipeline.offline import keep_offline
 
 if TYPE_CHECKING:
     from pipeline.config import Config
@@ -128,6 +129,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
 
     Example: gifts --config data/sample/gifts.toml run
     """
+    keep_offline()  # first, so every library this process (and its workers) imports stays off the network
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     ctx.obj = Settings(config_path, verbose)

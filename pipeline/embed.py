@@ -18,6 +18,7 @@ import numpy as np
 
 from pipeline.config import EmbedSettings
 from pipeline.errors import ModelError
+from pipeline.offline import keep_offline
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +91,7 @@ def files_digest(files: dict[str, str]) -> str:
 
 def offline_and_quiet() -> None:
     """Before any transformers import: never reach a model hub, never draw progress bars in logs."""
-    # Belt and braces: even a misconfigured path must never reach out to a model hub.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    keep_offline()
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as transformers_logging
 

@@ -31,6 +31,7 @@ from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.errors import ConfigError, GiftsError
 from pipeline.extract import Extracted, sniff_kind
 from pipeline.fetch import Fetcher
+from pipeline.offline import OFFLINE_ENV, keep_offline
 from pipeline.rank import Suggestion
 from pipeline.workers import ExtractPool, Task
 
@@ -43,6 +44,7 @@ DOCUMENTS, PASSAGES, VECTORS = "documents", "passages", "vectors"
 
 
 def _ray() -> Any:
+    keep_offline()  # before `import ray`: no usage statistics from the cluster it starts
     try:
         import ray
         import ray.data
@@ -58,7 +60,14 @@ def session(config: Config, address: str | None) -> Iterator[Any]:
     address = address or config.ray.address or None
     started = False
     if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "log_to_driver": False,
+            "logging_level": logging.WARNING,
+            # Workers on a remote cluster do not inherit this process's environment: hand them the
+            # offline switches too (a local cluster's workers inherit them anyway).
+            "runtime_env": {"env_vars": dict(OFFLINE_ENV)},
+        }
         if address is None and not os.environ.get("RAY_ADDRESS") and config.ray.num_cpus:
             kwargs["num_cpus"] = config.ray.num_cpus
         try:

@@ -20,12 +20,14 @@ from pytest_httpserver import HTTPServer
 from pipeline.config import load
 from pipeline.engine_ray import read_parquet
 from pipeline.errors import ConfigError
+from pipeline.offline import keep_offline
 from pipeline.runner import run
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
     """One local cluster for the module (each start costs seconds); runs join it instead of starting their own."""
+    keep_offline()  # as the engine does before it starts a cluster: no usage statistics
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
