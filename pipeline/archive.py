@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class Archive:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._index: dict[str, ArchiveEntry] | None = None
+        # Pages are fetched by several threads at once (pipeline/pages.py): one writer of the index at a time.
+        self._lock = threading.RLock()
 
     @property
     def index_path(self) -> Path:
@@ -42,6 +45,10 @@ class Archive:
 
     def index(self) -> dict[str, ArchiveEntry]:
         """URL -> latest entry; a torn last line from a crash is skipped."""
+        with self._lock:
+            return self._load_index()
+
+    def _load_index(self) -> dict[str, ArchiveEntry]:
         if self._index is None:
             entries: dict[str, ArchiveEntry] = {}
             if self.index_path.exists():
@@ -64,13 +71,17 @@ class Archive:
         target = self._object_path(sha)
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(f".tmp{os.getpid()}")
+            tmp = target.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
             tmp.write_bytes(body)
             tmp.replace(target)
         return sha
 
     def record(self, entry: ArchiveEntry) -> None:
         """Append a URL index line (unless it repeats what the index already says)."""
+        with self._lock:
+            self._record(entry)
+
+    def _record(self, entry: ArchiveEntry) -> None:
         current = self.index().get(entry.url)
         if current is not None and (current.sha256, current.etag, current.last_modified) == (
             entry.sha256,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from pipeline import display
 from pipeline.errors import GiftsError
 from pipeline.offline import keep_offline
 
@@ -40,7 +41,7 @@ class Settings:
 
 
 def fail(exc: GiftsError) -> NoReturn:
-    click.echo(f"gifts: error: {exc}", err=True)
+    click.echo(f"gifts: error: {display.shown(str(exc))}", err=True)
     sys.exit(exc.exit_code)
 
 
@@ -132,6 +133,7 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     keep_offline()  # first, so every library this process (and its workers) imports stays off the network
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    display.redact_logs()  # messages about sources name their URLs, and a feed URL may carry a token
     ctx.obj = Settings(config_path, verbose)
 
 
@@ -311,8 +313,9 @@ def _log_event(settings: Settings, contact: str, event: str, note: str | None) -
 def forget(settings: Settings, contact: str, yes: bool) -> None:
     """Remove CONTACT (name or id), their interests, suggestions and history from the store and reports.
 
-    The latest report is rewritten without them; older report files naming them are deleted. Your
-    interview file is not edited, but later runs will not read them back from it.
+    Every report naming them is rewritten without them (never deleted), what your notes say of them
+    is redacted in the store, and the store file is vacuumed. Your interview file is not edited: the
+    command names it, and later runs skip them in it.
 
     Example: gifts forget "Tom Becker" --yes
     """
@@ -402,7 +405,7 @@ def enable(settings: Settings, source: str) -> None:
             titles = enable_source(store, source)
     except GiftsError as exc:
         fail(exc)
-    click.echo(f"enabled: {', '.join(titles)} (tried again on the next run)")
+    click.echo(f"enabled: {', '.join(map(display.shown, titles))} (tried again on the next run)")
 
 
 @main.command()

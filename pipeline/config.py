@@ -52,6 +52,12 @@ class FetchSettings:
     allow_private_networks: bool = False
     fetch_articles: bool = True
     max_entries_per_feed: int = 50
+    # Pages are fetched this many at a time (never more than two at once from one host). A night
+    # gives each source's pages `source_budget_s` seconds of fetching and all pages `run_budget_s`
+    # of wall time; pages not started by then wait, pending, for the next night (0: no budget).
+    page_workers: int = 8
+    source_budget_s: float = 120.0
+    run_budget_s: float = 1200.0
     user_agent: str = "research-gifts/0.1 (personal reading assistant; +https://pypi.org/project/research-gifts/)"
 
 

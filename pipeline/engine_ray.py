@@ -1,6 +1,6 @@
 """The Ray engine: the heavy stages (fetch, extract, embed, rank) as Ray Data pipelines.
 
-Every pipeline maps a batch function of `frames.py` (or `ingest.fetch_page_frame`), the very
+Every pipeline maps a batch function of `frames.py` (or `pages.fetch_page_frame`), the very
 functions the local engine calls, over pandas batches. Stages hand documents, passages and
 vectors to each other as Parquet datasets under `ray.dataset` (a local folder or an object-store
 URI); the SQLite store keeps what a run decides (sources, document states, interviews, history,
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipeline import dedupe, frames, ingest, profile, vectors
+from pipeline import dedupe, frames, ingest, pages, profile, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.errors import ConfigError, GiftsError
@@ -152,13 +152,19 @@ class FetchPages:
         self.archive = Archive(Path(raw))
         self.fetcher = None if settings.offline else Fetcher(settings)
         self.now = now
+        self.workers = settings.page_workers
+        # Each actor keeps its own budgets (actors share no state): a cluster of n actors may spend
+        # up to n times a source's budget, in parallel, within the same wall time.
+        self.budget = pages.PageBudget(run_s=settings.run_budget_s, source_s=settings.source_budget_s)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return ingest.fetch_page_frame(batch, self.archive, self.fetcher, self.now)
+        return pages.fetch_page_frame(
+            batch, self.archive, self.fetcher, self.now, workers=self.workers, budget=self.budget
+        )
 
 
 def fetch_pages(ctx: Context) -> Counter[str]:
-    pending = ingest.pending_pages(ctx.store)
+    pending = pages.pending_pages(ctx.store)
     if pending.empty:
         return Counter()
     config = ctx.config
@@ -169,7 +175,7 @@ def fetch_pages(ctx: Context) -> Counter[str]:
         batch_size=None,
         **_pool(config),
     )
-    counts = ingest.save_page_results(ctx.store, _collect(ds, "fetching pages"))
+    counts = pages.save_page_results(ctx.store, _collect(ds, "fetching pages"))
     ctx.archive = Archive(config.paths.raw)  # workers appended to the URL index
     return counts
 

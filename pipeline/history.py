@@ -1,6 +1,6 @@
 """History: what the candidate did (sent, skip, never, a reply), which ranking and the planner respect.
 
-Also `forget`: a contact's removal from the store and from the reports that can be rewritten.
+Also `forget`, the entry point; `pipeline.forget` does the erasing.
 """
 
 from __future__ import annotations
@@ -241,66 +241,13 @@ def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, 
 
 
 def forget(config: Config, contact: str, now: dt.datetime) -> list[str]:
-    """Remove a contact, their interests, suggestions and history; rewrite or remove reports naming them.
+    """Forget a contact: their rows, what the notes and others' rows say of them, every report naming them.
 
-    The interview file is the user's own and is not edited; a hash of the contact id is kept so the
-    next run does not read them back from it. Returns what was done, one line each.
+    The interview file is the user's own and is not edited: a keyed hash of the contact id is kept
+    so later runs skip them in it. Returns what was done, one line each (see `pipeline.forget.erase`).
     """
-    from pipeline import report
-    from pipeline.profile import find_contact, forgotten_hash
-    from pipeline.vectors import text_sha
+    from pipeline.forget import erase
+    from pipeline.profile import find_contact
 
     with WorkspaceLock(config.paths.interim), _open_store(config) as store:
-        contact_id = find_contact(store, contact)
-        row = store.query("SELECT * FROM contacts WHERE id = ?", (contact_id,))[0]
-        name, interview_id = str(row["name"]), row["interview_id"]
-        texts = [r["text"] for r in store.query("SELECT text FROM interests WHERE contact_id = ?", (contact_id,))]
-        counts = {}
-        with store.transaction():
-            for table in ("interests", "suggestions", "actions"):
-                cursor = store.db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,))
-                counts[table] = cursor.rowcount
-            store.db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
-            still_used = {text_sha(r["text"]) for r in store.query("SELECT text FROM interests")}
-            for sha in {text_sha(t) for t in texts} - still_used:
-                store.db.execute("DELETE FROM vectors WHERE sha = ?", (sha,))
-            if not store.scalar("SELECT COUNT(*) FROM contacts WHERE interview_id = ?", (interview_id,)):
-                store.db.execute("DELETE FROM interviews WHERE id = ?", (interview_id,))
-            store.upsert(
-                "forgotten",
-                {"id_hash": forgotten_hash(contact_id), "at": now.isoformat(timespec="seconds")},
-                ("id_hash",),
-            )
-            store.set_meta("rank_fingerprint", "")
-        done = [
-            f"forgot {name}: {counts['interests']} interests, {counts['suggestions']} suggestions,"
-            f" {counts['actions']} history entries"
-        ]
-        done += _scrub_reports(store, config, name, now, report.write_report)
-    done.append("their interview file is left as it is (edit it if you wish); later runs will not read them back")
-    return done
-
-
-def _scrub_reports(store: Store, config: Config, name: str, now: dt.datetime, write: Any) -> list[str]:
-    """Re-render the latest report without the contact; drop older files that still name them."""
-    reports = config.paths.reports
-    if not reports.is_dir():
-        return []
-    folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.is_symlink())
-    done = []
-    for folder in folders:
-        mentions = [f for f in sorted(folder.iterdir()) if f.is_file() and name in f.read_text("utf-8", "replace")]
-        if not mentions:
-            continue
-        if folder == folders[-1]:
-            try:
-                day = dt.date.fromisoformat(folder.name)
-            except ValueError:
-                day = now.date()
-            write(store, config, dt.datetime.combine(day, now.timetz()))
-            done.append(f"rewrote {folder} without them")
-        else:
-            for file in mentions:
-                file.unlink()
-            done.append(f"removed {len(mentions)} files of the older report {folder.name} that named them")
-    return done
+        return erase(store, config, find_contact(store, contact), now)

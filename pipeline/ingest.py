@@ -9,24 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from pipeline import dedupe, health
-from pipeline.archive import Archive, ArchiveEntry
+from pipeline.archive import Archive
 from pipeline.errors import FetchError
 from pipeline.extract import Extracted, sniff_kind
-from pipeline.feeds import check_xml_parser, parse_feed
+from pipeline.feeds import FEED_FAILED, ParsedFeed, check_xml_parser
 from pipeline.fetch import Fetcher
 from pipeline.frames import extracted_fields
-from pipeline.sources import Source, folder_files
+from pipeline.pages import download
+from pipeline.sources import FolderFile, FolderRefused, Source, folder_files, too_large_reason
 from pipeline.store import Store
-from pipeline.workers import ExtractPool, Task
+from pipeline.workers import FEED, ExtractPool, Task
 
 log = logging.getLogger(__name__)
 
@@ -52,42 +52,6 @@ def sync_sources(store: Store, sources: list[Source]) -> None:
             f"UPDATE sources SET state = 'removed' WHERE id NOT IN ({','.join('?' * len(ids))})",
             ids,
         )
-
-
-def _get(
-    url: str,
-    archive: Archive,
-    fetcher: Fetcher | None,
-    now: str,
-    etag: str | None = None,
-    last_modified: str | None = None,
-) -> tuple[str, ArchiveEntry | None]:
-    """('downloaded' | 'not_modified' | 'archive', entry). Offline (no fetcher) reads the archive only.
-
-    Raises:
-        FetchError: when the URL cannot be had.
-    """
-    if fetcher is None:
-        entry = archive.get(url)
-        if entry is None:
-            raise FetchError(url, "offline: not in the raw archive")
-        return "archive", entry
-    result = fetcher.get(url, etag=etag, last_modified=last_modified)
-    if result.status == 304:
-        return "not_modified", archive.get(url)
-    assert result.body is not None  # noqa: S101 -- Fetcher returns a body with every 200
-    sha = archive.put(result.body)
-    entry = ArchiveEntry(
-        url=url,
-        sha256=sha,
-        content_type=result.content_type,
-        fetched_at=now,
-        etag=result.etag,
-        last_modified=result.last_modified,
-        final_url=result.final_url if result.final_url != url else None,
-    )
-    archive.record(entry)
-    return "downloaded", entry
 
 
 def current_run(store: Store) -> int:
@@ -132,7 +96,7 @@ def fetch_feeds(
             continue
         started = time.monotonic()
         try:
-            how, entry = _get(row["location"], archive, fetcher, now, row["etag"], row["last_modified"])
+            how, entry = download(row["location"], archive, fetcher, now, row["etag"], row["last_modified"])
         except FetchError as exc:
             log.warning("feed failed: %s", exc)
             counts["sources_failed"] += 1
@@ -148,14 +112,20 @@ def fetch_feeds(
         state = "new" if changed else "not_modified"
         if state == "not_modified":
             counts["not_modified"] += 1
+        # The same bytes that were quarantined stay quarantined (and say why) until the feed changes.
+        quarantined = not changed and row["state"] == FEED_FAILED and row["parsed_sha"] == sha
+        reason = row["reason"] if quarantined else None
+        if quarantined:
+            state = FEED_FAILED
         counts[f"sources_{state}"] += 1
         with store.transaction():
             store.db.execute(
-                "UPDATE sources SET state = ?, reason = NULL, raw_sha = ?, etag = ?, last_modified = ?,"
+                "UPDATE sources SET state = ?, reason = ?, raw_sha = ?, etag = ?, last_modified = ?,"
                 " last_attempt_at = ?, last_ok_at = ?, consecutive_failures = 0, next_attempt_on = NULL,"
                 " last_failed_on = NULL WHERE id = ?",
                 (
                     state,
+                    reason,
                     sha,
                     entry.etag if entry else row["etag"],
                     entry.last_modified if entry else row["last_modified"],
@@ -164,7 +134,7 @@ def fetch_feeds(
                     row["id"],
                 ),
             )
-            _record_source(store, run_id, row["id"], state, None, time.monotonic() - started)
+            _record_source(store, run_id, row["id"], state, reason, time.monotonic() - started)
         progress(1)
     return counts
 
@@ -206,55 +176,143 @@ def _record_feed_failure(
         _record_source(store, run_id, row["id"], "failed", reason, seconds)
 
 
-def parse_sources(store: Store, archive: Archive, now: str, max_entries: int) -> Counter[str]:
-    """Turn new feed bodies and new or changed local files into pending documents."""
+def parse_sources(
+    store: Store,
+    archive: Archive,
+    now: str,
+    max_entries: int,
+    pool: ExtractPool | None = None,
+    max_bytes: int | None = None,
+) -> Counter[str]:
+    """Turn new feed bodies and new or changed local files into pending documents.
+
+    Feeds are parsed in worker processes with the extraction limits (`workers`). A feed that cannot
+    be parsed (refused, over its time or memory, or failing to store) is quarantined: recorded as
+    failed with the reason and its body's hash, so no later night parses the same bytes again, and
+    the run goes on.
+
+    Args:
+        pool: the workers to use (tests pass small limits); None starts a default pool.
+        max_bytes: the size cap for a folder's files (`fetch.max_bytes`, as for fetched bodies).
+    """
     check_xml_parser()
     counts: Counter[str] = Counter()
-    feeds = store.query(
-        "SELECT * FROM sources WHERE kind = 'feed' AND raw_sha IS NOT NULL"
-        " AND raw_sha IS NOT parsed_sha AND COALESCE(state, '') != 'removed'"
-    )
-    for row in feeds:
-        parsed = parse_feed(archive.read(row["raw_sha"]), row["location"])
-        if parsed.bozo and not parsed.entries:
-            log.warning("feed %s is ill-formed and yielded nothing: %s", row["location"], parsed.bozo)
-        with store.transaction():
-            for entry in parsed.entries[:max_entries]:
-                if entry.guid and store.scalar(
-                    "SELECT 1 FROM documents WHERE source_id = ? AND guid = ? AND id != ?",
-                    (row["id"], entry.guid, entry.id),
-                ):
-                    counts["collapsed"] += 1  # the same GUID under a new URL: the same story
+    with store.transaction():
+        # Entries stored before links were checked here waited for a fetch that never came.
+        store.db.execute(
+            "UPDATE documents SET state = 'blocked', reason = 'entry has no link'"
+            " WHERE state = 'pending' AND url IS NULL AND raw_sha IS NULL"
+            " AND source_id IN (SELECT id FROM sources WHERE kind = 'feed')"
+        )
+    feeds = {
+        row["id"]: row
+        for row in store.query(
+            "SELECT * FROM sources WHERE kind = 'feed' AND raw_sha IS NOT NULL"
+            " AND raw_sha IS NOT parsed_sha AND COALESCE(state, '') != 'removed'"
+        )
+    }
+    tasks = [
+        Task(row["id"], archive.path_of(row["raw_sha"]), FEED, url=row["location"], max_entries=max_entries)
+        for row in feeds.values()
+        if archive.has(row["raw_sha"])
+    ]
+    for row in feeds.values():
+        if not archive.has(row["raw_sha"]):
+            counts.update(_quarantine_feed(store, row, "its body is missing from the raw archive"))
+    if tasks:
+        with pool or ExtractPool() as workers:
+            for outcome in workers.run(tasks):
+                row = feeds[outcome.key]
+                if outcome.feed is None:
+                    counts.update(_quarantine_feed(store, row, outcome.result.reason or "feed could not be parsed"))
                     continue
-                cursor = store.db.execute(
-                    "INSERT INTO documents (id, source_id, url, guid, title, author, published, summary,"
-                    " kind, state, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"
-                    " ON CONFLICT(id) DO NOTHING",
-                    (
-                        entry.id,
-                        row["id"],
-                        entry.url,
-                        entry.guid,
-                        entry.title,
-                        entry.author,
-                        entry.published,
-                        entry.summary,
-                        entry.kind,
-                        now,
-                    ),
-                )
-                counts["new_documents"] += cursor.rowcount
-            store.db.execute(
-                "UPDATE sources SET parsed_sha = ?, title = COALESCE(NULLIF(?, ''), title) WHERE id = ?",
-                (row["raw_sha"], parsed.title, row["id"]),
-            )
-        counts["parsed"] += 1
+                try:
+                    counts.update(_store_entries(store, row, outcome.feed, now))
+                except sqlite3.Error as exc:
+                    reason = f"cannot store its entries: {type(exc).__name__}: {exc}"
+                    counts.update(_quarantine_feed(store, row, reason))
+                    continue
+                counts["parsed"] += 1
     for row in store.query("SELECT * FROM sources WHERE kind = 'folder' AND COALESCE(state, '') != 'removed'"):
-        counts.update(_scan_folder(store, archive, row["id"], Path(row["location"]), now))
+        counts.update(_scan_folder(store, archive, row["id"], Path(row["location"]), now, max_bytes))
     return counts
 
 
-def _scan_folder(store: Store, archive: Archive, source: str, folder: Path, now: str) -> Counter[str]:
+def _store_entries(store: Store, row: Any, parsed: ParsedFeed, now: str) -> Counter[str]:
+    """One feed's entries become pending documents, in one transaction with its parsed hash."""
+    counts: Counter[str] = Counter()
+    if parsed.bozo and not parsed.entries:
+        log.warning("feed %s is ill-formed and yielded nothing: %s", row["location"], parsed.bozo)
+    with store.transaction():
+        for entry in parsed.entries:
+            if entry.guid and store.scalar(
+                "SELECT 1 FROM documents WHERE source_id = ? AND guid = ? AND id != ?",
+                (row["id"], entry.guid, entry.id),
+            ):
+                counts["collapsed"] += 1  # the same GUID under a new URL: the same story
+                continue
+            cursor = store.db.execute(
+                "INSERT INTO documents (id, source_id, url, guid, title, author, published, summary,"
+                " kind, state, reason, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO NOTHING",
+                (
+                    entry.id,
+                    row["id"],
+                    entry.url,
+                    entry.guid,
+                    entry.title,
+                    entry.author,
+                    entry.published,
+                    entry.summary,
+                    entry.kind,
+                    "blocked" if entry.reason else "pending",
+                    entry.reason,
+                    now,
+                ),
+            )
+            counts["new_documents"] += cursor.rowcount
+            if entry.reason:
+                counts["blocked"] += cursor.rowcount
+        store.db.execute(
+            "UPDATE sources SET parsed_sha = ?, title = COALESCE(NULLIF(?, ''), title) WHERE id = ?",
+            (row["raw_sha"], parsed.title, row["id"]),
+        )
+    return counts
+
+
+def _quarantine_feed(store: Store, row: Any, reason: str) -> Counter[str]:
+    """Record why this body failed, with its hash, so the same bytes are never parsed again.
+
+    Returns the change to the run's source counts: this run's state for the source (from the fetch
+    stage, when it ran) becomes `quarantined`, so every source still ends in exactly one state.
+    """
+    log.warning("feed %s quarantined: %s", row["location"], reason)
+    run_id = current_run(store)
+    before = store.scalar("SELECT state FROM source_runs WHERE run_id = ? AND source_id = ?", (run_id, row["id"]))
+    seconds = store.scalar("SELECT seconds FROM source_runs WHERE run_id = ? AND source_id = ?", (run_id, row["id"]))
+    with store.transaction():
+        store.db.execute(
+            "UPDATE sources SET state = ?, reason = ?, parsed_sha = ? WHERE id = ?",
+            (FEED_FAILED, reason, row["raw_sha"], row["id"]),
+        )
+        _record_source(store, run_id, row["id"], FEED_FAILED, reason, float(seconds or 0.0))
+    change: Counter[str] = Counter({f"sources_{FEED_FAILED}": 1})
+    if before:
+        change[f"sources_{before}"] -= 1
+    else:
+        change["sources"] += 1
+    return change
+
+
+def _scan_folder(
+    store: Store, archive: Archive, source: str, folder: Path, now: str, max_bytes: int | None = None
+) -> Counter[str]:
+    """New or changed files of a folder source become pending documents; refused ones say why.
+
+    Nothing is read through a link, and a file over `max_bytes` (None: fetch.max_bytes' default) is
+    recorded as too_large from its size alone. Links and special files are skipped, and the
+    source's reason names them (see `sources.folder_files`).
+    """
     counts: Counter[str] = Counter({"sources": 1})
     run_id = current_run(store)
     started = time.monotonic()
@@ -267,163 +325,91 @@ def _scan_folder(store: Store, archive: Archive, source: str, folder: Path, now:
             _record_source(store, run_id, source, "failed", "folder missing", 0.0)
         counts["sources_failed"] += 1
         return counts
+    listing = folder_files(folder, max_bytes)
     known = {
-        r["id"]: r["raw_sha"] for r in store.query("SELECT id, raw_sha FROM documents WHERE source_id = ?", (source,))
+        r["id"]: (r["raw_sha"], r["state"], r["reason"])
+        for r in store.query("SELECT id, raw_sha, state, reason FROM documents WHERE source_id = ?", (source,))
     }
+    skipped = list(listing.skipped)
+    too_large = [(file, too_large_reason(file.relative, file.size, listing.max_bytes)) for file in listing.too_large]
     changed = 0
     with store.transaction():
-        for path, kind in folder_files(folder):
-            relative = path.relative_to(folder).as_posix()
-            doc_id = hashlib.sha256(f"{source}|{relative}".encode()).hexdigest()[:16]
+        for file in listing.files:
+            doc_id = _folder_doc_id(source, file.relative)
             try:
-                sha = archive.put(path.read_bytes())
-            except OSError as exc:
-                log.warning("cannot read %s: %s", path, exc.strerror)
+                sha = archive.put(file.read(listing.max_bytes))
+            except FolderRefused as exc:
+                if exc.state == "too_large":  # it grew since it was listed
+                    too_large.append((file, exc.reason))
+                else:
+                    skipped.append(exc.reason)
                 continue
-            if known.get(doc_id) == sha:
+            except OSError as exc:
+                skipped.append(f"{file.relative}: cannot be read ({exc.strerror})")
+                continue
+            if known.get(doc_id, (None, None, None))[0] == sha:
                 continue
             changed += 1
-            store.upsert(
-                "documents",
-                {
-                    "id": doc_id,
-                    "source_id": source,
-                    "url": None,
-                    "guid": relative,
-                    "title": path.stem.replace("-", " ").replace("_", " "),
-                    "published": None,
-                    "kind": kind,
-                    "raw_sha": sha,
-                    "state": "pending",
-                    "reason": None,
-                    "first_seen": now,
-                    "simhash": None,
-                    "duplicate_of": None,
-                },
-            )
+            store.upsert("documents", _folder_document(source, doc_id, file, now, sha, "pending", None))
+        for file, reason in too_large:
+            doc_id = _folder_doc_id(source, file.relative)
+            if known.get(doc_id, (None, None, None))[1:] == ("too_large", reason):
+                continue  # recorded on an earlier night
+            log.warning("folder %s: %s", folder, reason)
+            store.upsert("documents", _folder_document(source, doc_id, file, now, None, "too_large", reason))
+            counts["too_large"] += 1
+        skips = _skipped_reason(skipped)
+        if skips:
+            log.warning("folder %s: %s", folder, skips)
         state = "new" if changed else "not_modified"
         store.db.execute(
-            "UPDATE sources SET state = ?, reason = NULL, last_attempt_at = ?, last_ok_at = ?,"
+            "UPDATE sources SET state = ?, reason = ?, last_attempt_at = ?, last_ok_at = ?,"
             " consecutive_failures = 0 WHERE id = ?",
-            (state, now, now, source),
+            (state, skips, now, now, source),
         )
-        _record_source(store, run_id, source, state, None, time.monotonic() - started)
+        _record_source(store, run_id, source, state, skips, time.monotonic() - started)
     counts["new_documents"] += changed
+    if skipped:
+        counts["skipped_files"] += len(skipped)
     counts[state] += 1
     counts[f"sources_{state}"] += 1
     return counts
 
 
-PAGE_RESULTS = ("id", "state", "reason", "raw_sha", "kind", "how", "seconds")
+SKIPPED_SHOWN = 3  # skipped paths named in a folder source's reason; the rest are counted
 
 
-def fetch_page_frame(batch: pd.DataFrame, archive: Archive, fetcher: Fetcher | None, now: str) -> pd.DataFrame:
-    """(id, url) rows -> PAGE_RESULTS rows: each page fetched into the archive (or found there).
-
-    The one batch function both engines call for pages; the store is not touched here, so Ray
-    workers can run it. `state` is None for a page now in the archive, else blocked, too_large
-    or extract_failed with its reason.
-    """
-    rows: list[tuple[Any, ...]] = []
-    for doc_id, url in zip(batch["id"], batch["url"], strict=True):
-        started = time.monotonic()
-        try:
-            # An article's page is fetched once: if the archive has it, later runs reuse it.
-            entry = archive.get(url)
-            if entry is not None and archive.has(entry.sha256):
-                how = "archive"
-            else:
-                refused = fetcher.robots_block(url) if fetcher is not None else None
-                if refused:
-                    raise FetchError(url, refused)
-                how, entry = _get(url, archive, fetcher, now)
-        except FetchError as exc:
-            log.warning("page failed: %s", exc)
-            state = (
-                "blocked"
-                if exc.reason.startswith("blocked")
-                else ("too_large" if exc.reason.startswith("too_large") else "extract_failed")
-            )
-            rows.append((doc_id, state, f"fetch: {exc.reason}", None, None, "failed", time.monotonic() - started))
-            continue
-        assert entry is not None  # noqa: S101 -- archive hits and downloads both carry an entry
-        kind = _kind_from_type(entry.content_type)
-        rows.append((doc_id, None, None, entry.sha256, kind, how, time.monotonic() - started))
-    return pd.DataFrame(rows, columns=list(PAGE_RESULTS))
+def _skipped_reason(skipped: list[str]) -> str | None:
+    """The folder source's reason: how many entries were not read, naming the first few."""
+    if not skipped:
+        return None
+    more = len(skipped) - SKIPPED_SHOWN
+    named = "; ".join(skipped[:SKIPPED_SHOWN]) + (f"; and {more} more" if more > 0 else "")
+    return f"skipped {len(skipped)}: {named}"
 
 
-def save_page_results(store: Store, results: pd.DataFrame) -> Counter[str]:
-    """Write fetch_page_frame's results to the store; returns fetched / archive_hits / failure counts."""
-    counts: Counter[str] = Counter()
-    with store.transaction():
-        for r in results.itertuples(index=False):
-            seconds = round(float(r.seconds), 3)
-            if isinstance(r.state, str):  # None (or NaN, once through Parquet) means the page is in the archive
-                counts[r.state] += 1
-                store.db.execute(
-                    "UPDATE documents SET state = ?, reason = ?, seconds = ?, fetch_attempts = fetch_attempts + 1"
-                    " WHERE id = ?",
-                    (r.state, r.reason, seconds, r.id),
-                )
-                continue
-            counts["fetched" if r.how == "downloaded" else "archive_hits"] += 1
-            store.db.execute(
-                "UPDATE documents SET raw_sha = ?, kind = COALESCE(?, kind), seconds = ? WHERE id = ?",
-                (r.raw_sha, r.kind, seconds, r.id),
-            )
-    return counts
+def _folder_doc_id(source: str, relative: str) -> str:
+    return hashlib.sha256(f"{source}|{relative}".encode()).hexdigest()[:16]
 
 
-def pending_pages(store: Store) -> pd.DataFrame:
-    """(id, url) of every pending entry whose page has not been fetched yet."""
-    rows = store.query("SELECT id, url FROM documents WHERE state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
-    return pd.DataFrame([dict(r) for r in rows], columns=["id", "url"])
-
-
-PAGE_BATCH = 16  # pages per batch: results are committed a batch at a time, so a kill loses little
-
-
-def fetch_documents(
-    store: Store, archive: Archive, fetcher: Fetcher | None, now: str, progress: Progress = _noop
-) -> Counter[str]:
-    """Fetch the page or PDF behind every pending feed entry (the archive answers repeats).
-
-    robots.txt is honoured for these pages; a refused, oversized or unreachable page ends in
-    blocked, too_large or extract_failed with its reason.
-    """
-    counts: Counter[str] = Counter()
-    pending = pending_pages(store)
-    for start in range(0, len(pending), PAGE_BATCH):
-        batch = pending.iloc[start : start + PAGE_BATCH]
-        counts += save_page_results(store, fetch_page_frame(batch, archive, fetcher, now))
-        progress(len(batch))
-    return counts
-
-
-# A page that failed for a reason that may pass (a timeout, a 5xx, a 429, a deferred host) is
-# tried again on later nights, so one bad night never loses a document for good.
-TRANSIENT_REASONS = ("fetch: timeout", "fetch: network", "fetch: http 5", "fetch: http 429", "fetch: deferred")
-MAX_FETCH_ATTEMPTS = 3
-
-
-def retry_transient_failures(store: Store) -> int:
-    """Put pages that failed transiently (fewer than MAX_FETCH_ATTEMPTS times) back in the queue."""
-    like = " OR ".join("reason LIKE ?" for _ in TRANSIENT_REASONS)
-    with store.transaction():
-        cursor = store.db.execute(
-            "UPDATE documents SET state = 'pending' WHERE state = 'extract_failed' AND raw_sha IS NULL"
-            f" AND url IS NOT NULL AND fetch_attempts < ? AND ({like})",
-            (MAX_FETCH_ATTEMPTS, *(f"{r}%" for r in TRANSIENT_REASONS)),
-        )
-    return int(cursor.rowcount or 0)
-
-
-def _kind_from_type(content_type: str) -> str | None:
-    if "pdf" in content_type:
-        return "pdf"
-    if "html" in content_type:
-        return "html"
-    return None
+def _folder_document(
+    source: str, doc_id: str, file: FolderFile, now: str, sha: str | None, state: str, reason: str | None
+) -> dict[str, Any]:
+    return {
+        "id": doc_id,
+        "source_id": source,
+        "url": None,
+        "guid": file.relative,
+        "title": file.path.stem.replace("-", " ").replace("_", " "),
+        "published": None,
+        "kind": file.kind,
+        "raw_sha": sha,
+        "state": state,
+        "reason": reason,
+        "first_seen": now,
+        "simhash": None,
+        "duplicate_of": None,
+    }
 
 
 def reclaim_dataset_documents(store: Store) -> int:

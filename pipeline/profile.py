@@ -7,7 +7,6 @@ project's own embedder: candidate n-grams, cosine to that person's notes, divers
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import re
@@ -20,6 +19,7 @@ import numpy as np
 from pipeline.config import InterestSettings
 from pipeline.embed import Embedder
 from pipeline.errors import GiftsError, InputError
+from pipeline.forget import Person, forgotten_ids, without_forgotten
 from pipeline.interviews import (
     OPEN_STATUSES,
     Contact,
@@ -136,11 +136,6 @@ def infer_interests(
     return out
 
 
-def forgotten_hash(contact_id: str) -> str:
-    """Forgotten contacts are remembered only by this hash, so they are not re-read from the file."""
-    return hashlib.sha256(f"forgotten|{contact_id}".encode()).hexdigest()
-
-
 def profile_interviews(
     store: Store,
     folder: Path,
@@ -149,7 +144,8 @@ def profile_interviews(
 ) -> Counter[str]:
     """Re-read interview files whose content changed; drop ones whose file is gone.
 
-    All files are validated before anything is written, so one bad file changes nothing.
+    All files are validated before anything is written, so one bad file changes nothing. A
+    forgotten interviewer is skipped, and what the notes say of them never reaches the store.
 
     Args:
         settings: how interests are inferred from the notes; None infers nothing.
@@ -160,8 +156,19 @@ def profile_interviews(
     known = {r["id"]: r["sha"] for r in store.query("SELECT id, sha FROM interviews")}
     if store.get_meta("profile_settings") != settings_key:
         known = {k: "" for k in known}  # other inference settings: every interview is re-read
-    forgotten = {r["id_hash"] for r in store.query("SELECT id_hash FROM forgotten")}
     counts: Counter[str] = Counter()
+    forgotten = forgotten_ids(store, (c.id for i in interviews for c in i.contacts))
+    if forgotten:
+        people = {c.id: Person(c.id, c.name, c.email) for i in interviews for c in i.contacts if c.id in forgotten}
+        for interview in interviews:
+            named = sum(c.id in forgotten for c in interview.contacts)
+            if named:
+                # The path, never the name: logs are not the place to repeat who was forgotten.
+                log.warning(
+                    "%s still names %d forgotten interviewer(s): skipped; edit it to remove them", interview.path, named
+                )
+                counts["forgotten_skipped"] += named
+        interviews = [without_forgotten(i, people) for i in interviews]
     # When one person sat on two interviews at the same company, the later interview owns them.
     owner: dict[str, Interview] = {}
     for interview in sorted(interviews, key=lambda i: (i.date, i.id)):
@@ -198,9 +205,6 @@ def profile_interviews(
             )
             for contact in interview.contacts:
                 if owner[contact.id] is not interview:
-                    continue
-                if forgotten_hash(contact.id) in forgotten:
-                    counts["forgotten_skipped"] += 1
                     continue
                 store.upsert(
                     "contacts",

@@ -1,8 +1,11 @@
 """Report stage: one dated folder per run with index.html, report.md, suggestions.csv and .parquet.
 
-Every value that came from a feed or page is untrusted: Jinja2 autoescapes the HTML, links are
-kept only when they are http(s), highlighted passages are escaped before any markup is added,
-and CSV cells that a spreadsheet would run as formulas are defused.
+Every value that came from a feed or page is untrusted, and each format has one rule applied to
+every field it writes: HTML is autoescaped by Jinja2, Markdown is backslash-escaped (the md
+environment's finalize, so no field can be forgotten), CSV cells a spreadsheet would run as
+formulas are defused. Before any of them, `display.shown` strips bidi controls and redacts URL
+credentials. Links are kept only when they are http(s), with unsafe characters percent-encoded;
+highlighted passages are escaped before any markup is added.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from markupsafe import Markup, escape
 
 from pipeline.charts import scores_by_contact_svg
 from pipeline.config import Config
+from pipeline.display import quote_unsafe, redact_url, shown, strip_bidi
 from pipeline.store import Store
 
 log = logging.getLogger(__name__)
@@ -61,11 +65,19 @@ class Card:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is http(s), else None: javascript:, data: and friends never become links."""
+    """The URL if it is http(s), else None: javascript:, data: and friends never become links.
+
+    What is kept has its credentials redacted and unsafe characters (`<`, `>`, `"` ...) percent-
+    encoded, so it is inert as an HTML attribute, a Markdown autolink, a CSV cell or a draft's line.
+    """
     if not url:
         return None
     cleaned = "".join(ch for ch in url.strip() if ch.isprintable() and not ch.isspace())
-    return cleaned if urlsplit(cleaned).scheme.lower() in ("http", "https") else None
+    try:
+        scheme = urlsplit(cleaned).scheme.lower()
+    except ValueError:  # an unbalanced [ in the host
+        return None
+    return quote_unsafe(redact_url(cleaned)) if scheme in ("http", "https") else None
 
 
 def csv_cell(value: Any) -> Any:
@@ -73,6 +85,11 @@ def csv_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
     return value
+
+
+def csv_field(value: Any) -> Any:
+    """The CSV rule, for every cell: shown as anywhere else, then defused."""
+    return csv_cell(shown(value))
 
 
 def clip(text: str, limit: int = PASSAGE_CHARS) -> str:
@@ -116,6 +133,36 @@ def md_text(value: Any) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split())) if value is not None else ""
 
 
+class _MarkdownLink(str):
+    """An autolink the md_link filter built; md_field writes it as it is."""
+
+    __slots__ = ()
+
+
+def md_link(url: str | None) -> str:
+    """`<url>`, a CommonMark autolink: nothing inside one is markup, and safe_url leaves no `<`, `>` or space.
+
+    Anything but an http(s) URL is written as "(no web link)".
+    """
+    href = safe_url(url)
+    return _MarkdownLink(f"<{href}>") if href else md_field("(no web link)")
+
+
+def md_field(value: Any) -> str:
+    """The Markdown rule, for every field a template writes: shown as anywhere else, then escaped."""
+    if isinstance(value, _MarkdownLink):
+        return value
+    return md_text(shown(value))
+
+
+def html_field(value: Any) -> Any:
+    """The HTML rule's first half, for every field (autoescape is the second): shown as anywhere else.
+
+    Markup is already escaped piece by piece (highlighted passages, the sanitised chart) and passes.
+    """
+    return value if isinstance(value, Markup) else shown(value)
+
+
 def score_bar(score: float, parts: Mapping[str, float], dense_weight: float, lexical_weight: float) -> dict[str, float]:
     """Widths in percent of the score bar: the score split between its semantic and keyword shares."""
     semantic = dense_weight * max(float(parts.get("dense", 0.0)), 0.0)
@@ -147,10 +194,14 @@ def gather(
         " LEFT JOIN interests i ON i.id = s.interest_id WHERE s.active = 1 ORDER BY s.contact_id, s.rank"
     ):
         row = dict(r)
+        # Cleaned here as well as by each format's rule, because draft notes are built from these.
+        for key in ("title", "source", "author"):
+            row[key] = shown(row[key])
         row["parts"] = json.loads(row["parts"] or "{}")
         row["href"] = safe_url(row["url"])
         row["reading_minutes"] = max(1, round((row["words"] or 0) / WORDS_PER_MINUTE))
-        row["passage_html"] = highlight(clip(row["best_passage"] or ""), row["matched_interest"] or "")
+        passage = strip_bidi(clip(row["best_passage"] or ""))
+        row["passage_html"] = highlight(passage, row["matched_interest"] or "")
         row["bar"] = score_bar(row["score"] or 0.0, row["parts"], *weights)
         row["draft"] = None  # a draft note, when the planner writes one
         suggestions.setdefault(row["contact_id"], []).append(row)
@@ -177,7 +228,7 @@ def gather(
         if interview["status"] not in ("active", "offer"):
             closed.append(interview)
     sources = [
-        dict(r)
+        {key: shown(value) for key, value in dict(r).items()}
         for r in store.query(
             "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
             " s.consecutive_failures, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
@@ -188,20 +239,24 @@ def gather(
     return cards, closed, sources
 
 
-def _environment() -> jinja2.Environment:
+def _environment(markdown: bool) -> jinja2.Environment:
+    """The HTML environment autoescapes; the Markdown one escapes every field through md_field."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pipeline", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
+        autoescape=not markdown,  # noqa: S701 -- Markdown escapes every field in md_field (finalize)
+        finalize=md_field if markdown else html_field,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["md"] = md_text
+    if markdown:
+        env.filters["link"] = md_link
     return env
 
 
 def render(template: str, **context: Any) -> str:
-    return _environment().get_template(template).render(**context)
+    """Render a packaged template; `*.md.j2` gets the Markdown rule, everything else the HTML one."""
+    return _environment(template.endswith(".md.j2")).get_template(template).render(**context)
 
 
 def _last_timings(store: Store) -> dict[str, float]:
@@ -325,7 +380,10 @@ def write_report(store: Store, config: Config, now: dt.datetime, timings: Mappin
 
 
 def suggestion_rows(cards: Sequence[Card]) -> list[dict[str, Any]]:
-    """One flat record per suggestion with its score parts (PARQUET_COLUMNS), best first per contact."""
+    """One flat record per suggestion with its score parts (PARQUET_COLUMNS), best first per contact.
+
+    Text is kept verbatim for analysis, as gather shows it: without URL credentials or bidi controls.
+    """
     rows = []
     for card in cards:
         for s in card.suggestions:
@@ -337,7 +395,7 @@ def suggestion_rows(cards: Sequence[Card]) -> list[dict[str, Any]]:
                     "dense": parts.get("dense"), "lexical": parts.get("lexical"), "fused": parts.get("fused"),
                     "freshness": parts.get("freshness"), "quality": parts.get("quality"),
                     "interest_weight": parts.get("interest_weight"),
-                    "title": s["title"], "url": s["url"], "source": s["source"], "author": s.get("author"),
+                    "title": s["title"], "url": shown(s["url"]), "source": s["source"], "author": s.get("author"),
                     "published": s["published"], "words": s.get("words"), "matched_interest": s["matched_interest"],
                     "interest_snippet": s["interest_snippet"], "best_passage": s["best_passage"],
                 }
@@ -358,11 +416,11 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
         writer.writerow(CSV_COLUMNS)
         for r in rows:
             row = (
-                r["suggestion_id"], r["contact"], r["company"], r["rank"], r["score"], r["title"], r["url"] or "",
-                r["source"], r["matched_interest"], r["best_passage"], r["published"] or "",
+                r["suggestion_id"], r["contact"], r["company"], r["rank"], r["score"], r["title"],
+                safe_url(r["url"]) or "", r["source"], r["matched_interest"], r["best_passage"], r["published"] or "",
                 r["interest_snippet"] or "", r["dense"], r["lexical"], r["freshness"], "",
             )  # fmt: skip
-            writer.writerow([csv_cell(v) for v in row])
+            writer.writerow([csv_field(v) for v in row])
     tmp.replace(path)
 
 

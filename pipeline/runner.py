@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from pipeline import drafts, feedback, frames, history, ingest, profile, report, vectors
+from pipeline import drafts, feedback, frames, history, ingest, pages, profile, report, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.embed import Embedder, load_embedder, model_key
@@ -81,6 +81,7 @@ class Context:
     engine: str = "local"  # local | ray: where fetch (pages), extract, embed and rank run
     _embedder: Embedder | None = None
     _fetcher: Fetcher | None = None
+    _page_budget: pages.PageBudget | None = None
     report_dir: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)  # stages finished so far, for the report
 
@@ -123,6 +124,14 @@ class Context:
             self._fetcher = Fetcher(self.config.fetch, transport=self.transport)
         return self._fetcher
 
+    @property
+    def page_budget(self) -> pages.PageBudget:
+        """One budget for the whole run: the parse stage fetches pages again after the fetch stage."""
+        if self._page_budget is None:
+            settings = self.config.fetch
+            self._page_budget = pages.PageBudget(run_s=settings.run_budget_s, source_s=settings.source_budget_s)
+        return self._page_budget
+
     def close(self) -> None:
         if self._fetcher is not None:
             self._fetcher.close()
@@ -136,7 +145,7 @@ def _fetch(ctx: Context) -> Counter[str]:
     done()
     # Once per run (here, not in _fetch_pages, which the parse stage calls again).
     if not ctx.config.fetch.offline:
-        counts["retried"] += ingest.retry_transient_failures(ctx.store)
+        counts["retried"] += pages.retry_transient_failures(ctx.store)
     counts.update(_fetch_pages(ctx))
     return counts
 
@@ -150,16 +159,30 @@ def _fetch_pages(ctx: Context) -> Counter[str]:
         return engine_ray.fetch_pages(ctx)
     total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
     tick, done = ctx.progress("fetch pages", total)
-    counts = ingest.fetch_documents(ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick)
+    settings = ctx.config.fetch
+    counts = pages.fetch_documents(
+        ctx.store,
+        ctx.archive,
+        ctx.fetcher(),
+        ctx.stamp,
+        tick,
+        workers=settings.page_workers,
+        budget=ctx.page_budget,
+    )
     done()
     return counts
 
 
 def _parse(ctx: Context) -> Counter[str]:
     ingest.sync_sources(ctx.store, configured_sources(ctx.config))
-    counts = ingest.parse_sources(ctx.store, ctx.archive, ctx.stamp, ctx.config.fetch.max_entries_per_feed)
+    settings = ctx.config.fetch
+    counts = ingest.parse_sources(
+        ctx.store, ctx.archive, ctx.stamp, settings.max_entries_per_feed, max_bytes=settings.max_bytes
+    )
     # Pages of entries found just now are fetched in the same run, so one run is a full night.
-    return counts + _fetch_pages(ctx)
+    # update(), not +: a quarantined feed moves this run's source count from one state to another.
+    counts.update(_fetch_pages(ctx))
+    return counts
 
 
 def _extract(ctx: Context) -> Counter[str]:
@@ -415,7 +438,13 @@ def run(
                 counts.update(STAGE_FUNCTIONS[stage](ctx))
                 timings[stage] = time.perf_counter() - started
             # `failed` counts every item that did not make it: sources and documents alike.
-            failed = counts["sources_failed"] + counts["extract_failed"] + counts["too_large"] + counts["blocked"]
+            failed = (
+                counts["sources_failed"]
+                + counts["sources_quarantined"]
+                + counts["extract_failed"]
+                + counts["too_large"]
+                + counts["blocked"]
+            )
             counts["failed"] = failed
             status = "partial" if failed else "ok"
         finally:

@@ -1,14 +1,21 @@
-"""Sources: feed URLs from the config, feeds listed in OPML files, and local folders of files."""
+"""Sources: feed URLs from the config, feeds listed in OPML files, and local folders of files.
+
+A folder source reads only what is in it: symbolic links are never followed, and a file over the
+fetch cap is refused from its size alone, never read.
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 import pyexpat
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pipeline.config import Config
+from pipeline.config import Config, FetchSettings
 from pipeline.errors import ConfigError
 
 FOLDER_SUFFIXES = {".pdf": "pdf", ".html": "html", ".htm": "html", ".txt": "text", ".md": "text"}
@@ -110,11 +117,118 @@ def configured_sources(config: Config) -> list[Source]:
     return list(found.values())
 
 
-def folder_files(folder: Path) -> list[tuple[Path, str]]:
-    """(file, kind) for every supported file under `folder`, sorted for stable ids."""
-    files = []
-    for path in sorted(folder.rglob("*")):
-        kind = FOLDER_SUFFIXES.get(path.suffix.lower())
-        if kind and path.is_file() and not path.name.startswith("."):
-            files.append((path, kind))
-    return files
+@dataclass(frozen=True, slots=True)
+class FolderFile:
+    """A regular file of a supported kind in a folder source, as it was when the folder was listed."""
+
+    path: Path
+    relative: str  # POSIX path inside the folder: the document's guid
+    kind: str  # pdf | html | text
+    size: int
+    device: int
+    inode: int
+
+    def read(self, max_bytes: int) -> bytes:
+        """The file's bytes, opened without following a link and checked to be the file listed.
+
+        Raises:
+            FolderRefused: it became a link, another file or larger than `max_bytes` since it was listed.
+            OSError: it cannot be read.
+        """
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(self.path, flags)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:  # what O_NOFOLLOW answers for a link
+                raise FolderRefused(
+                    self.relative, "blocked", f"{self.relative}: a symbolic link, not followed"
+                ) from None
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            now = os.fstat(handle.fileno())
+            # Swapped for a link, a pipe or another file (through a renamed parent folder too) since it
+            # was listed: the identity check catches what O_NOFOLLOW alone would not.
+            if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (self.device, self.inode):
+                raise FolderRefused(self.relative, "blocked", f"{self.relative}: changed while being read, not read")
+            if now.st_size > max_bytes:
+                raise FolderRefused(self.relative, "too_large", too_large_reason(self.relative, now.st_size, max_bytes))
+            data = handle.read(max_bytes + 1)  # a file still growing stops at the cap + 1
+        if len(data) > max_bytes:
+            raise FolderRefused(self.relative, "too_large", too_large_reason(self.relative, len(data), max_bytes))
+        return data
+
+
+class FolderRefused(Exception):
+    """A folder file that is not read: `state` is the document state to record, `reason` names its path."""
+
+    def __init__(self, relative: str, state: str, reason: str) -> None:
+        super().__init__(reason)
+        self.relative = relative
+        self.state = state
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class FolderListing:
+    """What a folder source holds: files to read, files too large to read, and what was not looked at."""
+
+    files: tuple[FolderFile, ...]
+    too_large: tuple[FolderFile, ...]
+    skipped: tuple[str, ...]  # one reason per link or special file, naming its path inside the folder
+    max_bytes: int  # the cap the listing applied, for FolderFile.read
+
+
+def too_large_reason(relative: str, size: int, max_bytes: int) -> str:
+    return f"too_large: {relative} is {size} bytes, over fetch.max_bytes ({max_bytes}); not read"
+
+
+def folder_files(folder: Path, max_bytes: int | None = None) -> FolderListing:
+    """Every supported file under `folder`, sorted for stable ids, checked with lstat before any read.
+
+    Links (to files or folders, inside or outside) are never followed, and neither are pipes,
+    sockets or devices: each is skipped with a reason. Hidden files and other suffixes are ignored.
+
+    Args:
+        max_bytes: the cap on one file, as on fetched bodies (None: fetch.max_bytes' default).
+    """
+    cap = FetchSettings().max_bytes if max_bytes is None else max_bytes
+    files: list[FolderFile] = []
+    too_large: list[FolderFile] = []
+    skipped: list[str] = []
+    folders = [folder]
+    while folders:
+        current = folders.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            skipped.append(f"{_inside(current, folder)}: cannot be listed ({exc.strerror})")
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            relative = _inside(path, folder)
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                skipped.append(f"{relative}: cannot be read ({exc.strerror})")
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                skipped.append(f"{relative}: a symbolic link, not followed")
+            elif stat.S_ISDIR(info.st_mode):
+                folders.append(path)
+            elif (kind := FOLDER_SUFFIXES.get(path.suffix.lower())) and not entry.name.startswith("."):
+                if not stat.S_ISREG(info.st_mode):
+                    skipped.append(f"{relative}: not a regular file, not read")
+                    continue
+                found = FolderFile(path, relative, kind, info.st_size, info.st_dev, info.st_ino)
+                (too_large if info.st_size > cap else files).append(found)
+    return FolderListing(
+        files=tuple(sorted(files, key=lambda f: f.path)),
+        too_large=tuple(sorted(too_large, key=lambda f: f.path)),
+        skipped=tuple(sorted(skipped)),
+        max_bytes=cap,
+    )
+
+
+def _inside(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).as_posix()

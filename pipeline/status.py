@@ -1,4 +1,7 @@
-"""`gifts status`: what the store says about sources, documents, contacts and runs (read-only)."""
+"""`gifts status`: what the store says about sources, documents, contacts and runs (read-only).
+
+Text from feeds and configs is shown as `display.shown` allows: no URL credentials, no bidi controls.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import json
 from typing import Any
 
 from pipeline.config import Config
+from pipeline.display import shown
 from pipeline.store import Store
 
 
@@ -24,7 +28,7 @@ def collect(config: Config) -> dict[str, Any]:
         return info
     with Store(config.paths.store, readonly=True) as store:
         info["sources"] = [
-            dict(r)
+            {key: shown(value) for key, value in dict(r).items()}
             for r in store.query(
                 "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
                 " s.consecutive_failures, s.last_attempt_at, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
@@ -36,7 +40,7 @@ def collect(config: Config) -> dict[str, Any]:
             r["state"]: r["n"] for r in store.query("SELECT state, COUNT(*) AS n FROM documents GROUP BY state")
         }
         info["contacts"] = [
-            dict(r)
+            {key: shown(value) for key, value in dict(r).items()}
             for r in store.query(
                 "SELECT c.id, c.name, c.company, i.status,"
                 " (SELECT COUNT(*) FROM suggestions s WHERE s.contact_id = c.id AND s.active = 1) AS suggestions,"

@@ -184,6 +184,9 @@ class Store:
             # NORMAL is durable at checkpoint boundaries in WAL mode; a crash loses at most
             # the last transaction, which the next run redoes.
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # The store holds interview notes: deleted rows must not linger in free space, and a
+            # build's default is not to be trusted (Debian's is on, others off; any can be forced off).
+            self.db.execute("PRAGMA secure_delete=ON")
             self.migrate()
         self.db.row_factory = sqlite3.Row
 

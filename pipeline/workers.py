@@ -1,9 +1,11 @@
-"""Extraction in worker processes, each with a time and memory limit, recycled regularly.
+"""Extraction and feed parsing in worker processes, each with a time and memory limit, recycled regularly.
 
-trafilatura and pypdf have no size or time limit of their own (a megabyte of `<td>` can take minutes
-and gigabytes), so every body is extracted in a child process: one over its time is killed and
-replaced, one over its memory fails inside the child, and either way the document is recorded as
-extract_failed with a reason while the next one goes on. The parent never holds a body.
+trafilatura, pypdf and feedparser have no size or time limit of their own (a megabyte of `<td>` can
+take minutes and gigabytes; feedparser's loose parser expands entities expat refused, and its author
+regex is worse than quadratic in the field's length), so every body is handled in a child process:
+one over its time is killed and replaced, one over its memory fails inside the child, and either
+way the item is recorded as failed with a reason while the next one goes on. The parent never holds
+a body.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.extract import Extracted, extract
+from pipeline.feeds import FEED_FAILED, FEED_PARSED, FeedRefused, ParsedFeed, parse_feed
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +36,30 @@ DEFAULT_TASKS_PER_WORKER = 50
 MAX_TEXT_CHARS = 2_000_000  # more text than any article; caps what travels back to the parent
 
 
+FEED = "feed"  # a Task kind: parse the body as a feed instead of extracting an article
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One body to extract: `key` identifies it to the caller, `path` is the raw file."""
+    """One body to handle: `key` identifies it to the caller, `path` is the raw file.
+
+    `kind` is html, pdf or text (extract) or FEED (parse); a feed's `url` resolves its relative
+    links and `max_entries` bounds what travels back.
+    """
 
     key: str
     path: Path
     kind: str
+    url: str = ""
+    max_entries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     key: str
-    result: Extracted
+    result: Extracted  # for a feed: state FEED_PARSED or FEED_FAILED, the ill-formedness as reason
     seconds: float
+    feed: ParsedFeed | None = None
 
 
 @dataclass
@@ -75,21 +88,37 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_bytes: int)
             return
         if message is None:
             return
-        key, path, kind = message
+        key, path, kind, url, max_entries = message
+        failed = FEED_FAILED if kind == FEED else "extract_failed"
+        feed: ParsedFeed | None = None
         try:
             body = Path(path).read_bytes()
-            result = extract(body, kind)
+            if kind == FEED:
+                feed = parse_feed(body, url, max_entries=max_entries or None)
+                result = Extracted(FEED_PARSED, reason=feed.bozo)
+            else:
+                result = extract(body, kind)
             del body
         except MemoryError:
-            result = Extracted("extract_failed", reason="memory limit exceeded during extraction")
+            feed, result = None, Extracted(failed, reason=f"memory limit exceeded during {_doing(kind)}")
+        except FeedRefused as exc:
+            result = Extracted(failed, reason=str(exc))
         except Exception as exc:  # a worker must answer for every task, whatever the library raised
-            result = Extracted("extract_failed", reason=f"{type(exc).__name__}: {exc}"[:300])
+            result = Extracted(failed, reason=f"{type(exc).__name__}: {exc}"[:300])
         text = result.text[:MAX_TEXT_CHARS]
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            conn.send((key, result.state, text, result.title, result.reason, rss))
+            conn.send((key, result.state, text, result.title, result.reason, rss, feed))
         except MemoryError:
-            conn.send((key, "extract_failed", "", None, "memory limit exceeded sending the text", rss))
+            conn.send((key, failed, "", None, "memory limit exceeded sending the result", rss, None))
+
+
+def _doing(kind: str) -> str:
+    return "feed parsing" if kind == FEED else "extraction"
+
+
+def _failed_state(kind: str) -> str:
+    return FEED_FAILED if kind == FEED else "extract_failed"
 
 
 def _detach_from_parent(keep: int) -> None:
@@ -230,7 +259,7 @@ class ExtractPool:
                 if worker.task is None and queue:
                     task = queue.popleft()
                     try:
-                        worker.conn.send((task.key, str(task.path), task.kind))
+                        worker.conn.send((task.key, str(task.path), task.kind, task.url, task.max_entries))
                     except OSError:
                         self._replace(worker, kill=True)
                         queue.appendleft(task)
@@ -250,31 +279,33 @@ class ExtractPool:
                 elif now - worker.started >= self.timeout_s:
                     yield self._timed_out(worker, now)
 
-    def _finish(self, worker: _Worker, result: Extracted, now: float) -> Outcome:
+    def _finish(self, worker: _Worker, result: Extracted, now: float, feed: ParsedFeed | None = None) -> Outcome:
         task = worker.task
         assert task is not None  # noqa: S101 -- only busy workers are finished
         seconds = now - worker.started
         self.stats.tasks += 1
         self.stats.longest_task_s = max(self.stats.longest_task_s, seconds)
         worker.task = None
-        return Outcome(task.key, result, seconds)
+        return Outcome(task.key, result, seconds, feed)
 
     def _collect(self, worker: _Worker, now: float) -> Outcome:
+        kind = worker.task.kind if worker.task else ""
         try:
-            _key, state, text, title, reason, rss = worker.conn.recv()
+            _key, state, text, title, reason, rss, feed = worker.conn.recv()
         except (EOFError, OSError):
             worker.process.join(5)
             code = worker.process.exitcode
             self.stats.crashes += 1
             how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            outcome = self._finish(worker, Extracted("extract_failed", reason=f"extraction worker died ({how})"), now)
+            reason = f"{_doing(kind)} worker died ({how})"
+            outcome = self._finish(worker, Extracted(_failed_state(kind), reason=reason), now)
             self._replace(worker, kill=True)
             return outcome
         self.stats.peak_worker_rss_kb = max(self.stats.peak_worker_rss_kb, int(rss))
-        out_of_memory = bool(reason and "memory" in reason.lower())
+        out_of_memory = bool(reason and "memory" in reason.lower() and state != FEED_PARSED)
         if out_of_memory:
             self.stats.memory_failures += 1
-        outcome = self._finish(worker, Extracted(state, text=text, title=title, reason=reason), now)
+        outcome = self._finish(worker, Extracted(state, text=text, title=title, reason=reason), now, feed)
         worker.done += 1
         if worker.done >= self.tasks_per_worker or out_of_memory:
             self._replace(worker, kill=False)  # recycle: a fresh process gives back what this one grew
@@ -282,7 +313,8 @@ class ExtractPool:
 
     def _timed_out(self, worker: _Worker, now: float) -> Outcome:
         self.stats.timeouts += 1
-        reason = f"extraction took longer than {self.timeout_s:g} s (worker killed)"
-        outcome = self._finish(worker, Extracted("extract_failed", reason=reason), now)
+        kind = worker.task.kind if worker.task else ""
+        reason = f"{_doing(kind)} took longer than {self.timeout_s:g} s (worker killed)"
+        outcome = self._finish(worker, Extracted(_failed_state(kind), reason=reason), now)
         self._replace(worker, kill=True)
         return outcome

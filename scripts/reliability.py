@@ -17,6 +17,7 @@ import datetime as dt
 import gzip
 import hashlib
 import json
+import os
 import random
 import re
 import signal
@@ -69,9 +70,23 @@ PAGE_FAULTS = {
     (1, 4): "huge",
     (2, 0): "syndicated_copy",
 }
-FEED_FAULTS = {5: "entity_bomb", 6: "ill_formed", 7: "dead_404", 8: "slow_headers"}
+FEED_FAULTS = {
+    5: "entity_bomb",
+    6: "ill_formed",
+    7: "dead_404",
+    8: "slow_headers",
+    9: "quadratic_entities",  # a 100 KB entity used 2,000 times: refused before any parser sees it
+    10: "long_creator",  # a 100,000-character dc:creator: feedparser's author regex runs for a minute
+    11: "many_entries",  # 100,000 entries
+    12: "bidi_title",  # right-to-left override characters in titles
+    13: "credentials_in_url",  # the feed's own URL carries user:token
+}
 # Faults that cost a run their full time limit; the test suite skips them (its own tests cover them).
-SLOW_FAULTS = frozenset({"trickle", "slow_headers", "extractor_hang"})
+SLOW_FAULTS = frozenset({"trickle", "slow_headers", "extractor_hang", "long_creator", "many_entries"})
+# Local faults in the folder source, made by make_workspace (not served by the site).
+FOLDER_FAULTS = ("symlink_out", "oversized_file")
+SECRET_TOKEN = "TOKEN-4f1c9e"  # noqa: S105 -- the credential that must never be shown or stored
+ENV_SECRET = "env-secret-7d2a1b"  # noqa: S105 -- in the runs' environment: must never reach the store or the archive
 SKIPPED: set[str] = set()
 
 
@@ -90,6 +105,28 @@ def _feed_xml(base: str, feed: int) -> bytes:
     return (
         f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {feed}</title>{"".join(items)}</channel></rss>'
     ).encode()
+
+
+def _quadratic_entities() -> bytes:
+    refs = "&a;" * 2_000
+    return (
+        f'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "{"x" * 100_000}">]><rss version="2.0"><channel>'
+        f"<title>Quadratic</title><item><title>{refs}</title><description>{refs}</description>"
+        "<link>http://127.0.0.1/q</link></item></channel></rss>"
+    ).encode()
+
+
+def _long_creator() -> bytes:
+    return (
+        '<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+        f"<title>Creator</title><item><title>Long author</title><dc:creator>{'a' * 100_000}</dc:creator>"
+        "<link>http://127.0.0.1/c</link></item></channel></rss>"
+    ).encode()
+
+
+def _many_entries() -> bytes:
+    items = "".join(f"<item><title>t{i}</title><link>http://127.0.0.1/m/{i}</link></item>" for i in range(100_000))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Many</title>{items}</channel></rss>'.encode()
 
 
 def _entity_bomb() -> bytes:
@@ -142,6 +179,15 @@ class Site(BaseHTTPRequestHandler):
             return self._send(200, _feed_xml(self.base, 0)[:700], "application/xml")
         if fault == "dead_404":
             return self._send(404, b"gone")
+        if fault == "quadratic_entities":
+            return self._send(200, _quadratic_entities(), "application/xml")
+        if fault == "long_creator":
+            return self._send(200, _long_creator(), "application/xml")
+        if fault == "many_entries":
+            return self._send(200, _many_entries(), "application/xml")
+        if fault == "bidi_title":
+            body = _feed_xml(self.base, feed).replace(b"<title>Story", "<title>\u202eStory".encode())
+            return self._send(200, body, "application/rss+xml")
         if fault == "slow_headers":
             time.sleep(LIMITS["fetch_timeout_s"] * 2)
             return self._send(200, _feed_xml(self.base, 0), "application/xml")
@@ -204,9 +250,16 @@ def start_site() -> tuple[ThreadingHTTPServer, str]:
 
 def make_workspace(folder: Path, base: str) -> Path:
     feeds = [f"{base}/feed{i}.xml" for i in range(FEEDS + len(FEED_FAULTS))]
+    for number, fault in FEED_FAULTS.items():
+        if fault == "credentials_in_url":
+            feeds[number] = feeds[number].replace("http://", f"http://reader:{SECRET_TOKEN}@")
     (folder / "interviews").mkdir(parents=True)
     (folder / "inbox").mkdir()
     (folder / "inbox" / "note.md").write_text("# Local note\n" + _story(9, 9), encoding="utf-8")
+    # A link out of the folder (the runs' environment holds ENV_SECRET) and a 3 GB sparse file.
+    (folder / "inbox" / "env.txt").symlink_to("/proc/self/environ")
+    with (folder / "inbox" / "huge.pdf").open("wb") as handle:
+        handle.truncate(3 * 1024**3)
     (folder / "interviews" / "acme.md").write_text(
         "---\ncompany: Acme\ndate: 2026-11-20\nstatus: active\ninterviewers:\n  - name: Ada Byte\n    interests:\n"
         "      - schema drift in data pipelines\n      - mentoring junior engineers\n---\nAda talked about drift.\n",
@@ -275,7 +328,31 @@ def _spawn(config: Path, out: Path, stages: list[str]) -> subprocess.Popen[bytes
         "--extract-timeout",
         str(LIMITS["extract_timeout_s"]),
     ]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    env = {**os.environ, "GIFTS_RELIABILITY_SECRET": ENV_SECRET}
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)  # noqa: S603
+
+
+def leaks(workspace: Path, log: str) -> list[str]:
+    """Where the feed URL's token was shown, or the environment's secret shown or stored.
+
+    The token may rest where the user put it and where it is needed to fetch the feed again
+    (gifts.toml, the store's source list, the raw archive's URL index, keyed by the URL as
+    configured); it must not appear in a report, an archived body or the log. The environment's
+    secret (behind a symlink in the inbox) must appear nowhere.
+    """
+    secrets = (("token", SECRET_TOKEN), ("env", ENV_SECRET))
+    found = [f"{name} in the log" for name, secret in secrets if secret in log]
+    for path in sorted(workspace.rglob("*")):
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > 50_000_000:
+            continue
+        data = path.read_bytes()
+        private = path.name in ("gifts.toml", "index.jsonl") or path.name.startswith("gifts.sqlite")
+        found += [
+            f"{name} in {path.relative_to(workspace)}"
+            for name, secret in secrets
+            if secret.encode() in data and not (name == "token" and private)
+        ]
+    return found
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -377,6 +454,8 @@ def clean_run(base: str, stages: list[str]) -> tuple[dict[str, Any], float, dict
             raise SystemExit(f"clean run failed ({proc.returncode}): {err.decode()[-2000:]}")
         store = config.parent / "data/interim/gifts.sqlite"
         summary = json.loads((Path(tmp) / "clean.json").read_text(encoding="utf-8"))
+        summary["store_bytes"] = sum(p.stat().st_size for p in store.parent.glob("gifts.sqlite*"))
+        summary["leaks"] = leaks(config.parent, err.decode(errors="replace"))
         return state(store), seconds, summary, held_longest(store)
 
 
@@ -410,7 +489,7 @@ def run_trials(trials: int, seed: int, stages: list[str], overlap: bool = True) 
     finally:
         server.shutdown()
     faults = Counter(Site.hits)  # what the site actually served; a killed run may not reach them all
-    faults.update({"sigkill": trials, "overlapping_run": 1})
+    faults.update({"sigkill": trials, "overlapping_run": 1, **dict.fromkeys(FOLDER_FAULTS, 1)})
     return {
         "trials": trials,
         "survived": sum(r["survived"] for r in results),
@@ -447,6 +526,9 @@ def print_report(r: dict[str, Any]) -> None:
         f"{r['same']}/{r['trials']}"
     )
     print(f"documents lost: {r['lost']}")
+    print(f"store size after the clean run: {s['store_bytes'] / 1e6:.2f} MB")
+    print(f"secrets shown or stored (feed URL token, environment via a symlink): {s['leaks'] or 'none'}")
+    print(f"feeds quarantined: {s.get('sources_quarantined', 0)}, pages deferred: {s.get('pages_deferred', 0)}")
     for result in r["results"]:
         for clean_doc, final_doc in result["lost_examples"]:
             print(

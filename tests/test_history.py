@@ -150,7 +150,9 @@ def test_forget_removes_the_contact_everywhere_and_they_do_not_come_back(ws: Pat
     latest = config.paths.reports / "latest"
     for name in ("report.md", "index.html", "suggestions.csv"):
         assert "Tom Becker" not in (latest / name).read_text(encoding="utf-8"), name
-    assert not (older / "report.md").exists() and (older / "other.md").exists()
+    # Older reports are rewritten, never deleted: other people's data in them stays.
+    assert (older / "report.md").read_text(encoding="utf-8") == "## \\[forgotten\\]\n"
+    assert (older / "other.md").read_text(encoding="utf-8") == "nothing about him\n"
     run(config, ("profile", "embed", "rank", "report"), now=NOW + dt.timedelta(days=1), embedder_factory=nightly_fake)
     with Store(config.paths.store) as store:
         assert not store.scalar("SELECT COUNT(*) FROM contacts WHERE id LIKE 'tom-becker%'")

@@ -209,6 +209,14 @@ def test_duplicate_key_inside_an_interviewer_is_refused(tmp_path: Path) -> None:
     assert "duplicate key 'role'" in error
 
 
+def test_a_duplicate_among_100000_keys_names_the_file_and_its_line(tmp_path: Path) -> None:
+    # The audit's 989 KB file: the check used to compare every key with every other (380 s).
+    keys = "".join(f"k{i}: 1\n" for i in range(100_000))
+    path, error = _error(tmp_path, f"---\ncompany: Acme\ndate: 2026-11-20\n{keys}k99999: 2\n---\nNotes.\n")
+    assert path.stat().st_size < 1024 * 1024
+    assert error == f"{path}:100004: front matter: duplicate key 'k99999'"
+
+
 def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     started = time.perf_counter()
     path, error = _error(tmp_path, BILLION_LAUGHS)

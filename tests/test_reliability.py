@@ -30,4 +30,8 @@ def test_killed_runs_lose_nothing_and_end_like_a_clean_run() -> None:
     for state in ("extracted", "duplicate", "extract_failed", "too_large", "blocked", "sources_failed"):
         assert summary.get(state, 0) >= 1, state
     assert report["faults"]["gzip_bomb"] >= 1 and report["faults"]["entity_bomb"] >= 1
+    assert report["faults"]["quadratic_entities"] >= 1 and report["faults"]["credentials_in_url"] >= 1
+    assert summary["sources_quarantined"] == 2  # both entity feeds, refused before parsing
+    assert summary["leaks"] == []  # the feed URL's token and the environment behind a symlink
+    assert summary["store_bytes"] < 5_000_000
     assert report["longest"][0] < 2  # nothing slow was served, and nothing else held the run

@@ -23,6 +23,7 @@ from pipeline.report import (
     CSV_COLUMNS,
     PARQUET_COLUMNS,
     Card,
+    _write_csv,
     clip,
     csv_cell,
     highlight,
@@ -214,7 +215,7 @@ def test_template_escapes_hostile_text_and_links() -> None:
     _assert_inert(html)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     anchors = [attrs["href"] for tag, attrs in _tags(html) if tag == "a"]
-    assert anchors == ["https://example.org/a", 'https://example.org/x"onmouseover="x']
+    assert anchors == ["https://example.org/a", "https://example.org/x%22onmouseover=%22x"]
     assert "javascript" not in html.lower()
     assert "gifts mark dddddddddd sent" in html
 
@@ -396,8 +397,10 @@ def test_template_renders_what_is_due_drafts_and_next_dates() -> None:
 
     markdown = render("report.md.j2", **context)
     assert "## Due today" in markdown and "Next follow-up due 2026-12-03" in markdown
-    assert "       </textarea><script>alert(1)</script>" in markdown  # the draft, as an indented code block
-    assert "<script>" not in markdown.replace("       </textarea><script>alert(1)</script>", "")
+    # The draft is quoted, and escaped like every other field.
+    assert "   > \\</textarea\\>\\<script\\>alert(1)\\</script\\>" in markdown
+    assert "  > Thank you, Eve \\<img src=x onerror=alert(1)\\>" in markdown
+    _assert_inert_markdown(markdown)
 
 
 def test_template_says_when_nothing_is_due() -> None:
@@ -457,7 +460,8 @@ HOSTILE_TEXTS = (
 
 def _assert_inert_markdown(markdown: str) -> None:
     """No raw HTML tag and no Markdown link or image: every <, [ and ] from the data is escaped."""
-    prose = "\n".join(line for line in markdown.splitlines() if not line.startswith("       "))  # drafts: code
+    # Autolinks (<https://...>) are the one raw < allowed: safe_url left no <, > or space inside them.
+    prose = re.sub(r"<https?://[^<>\s]*>", "", markdown)
     assert not re.search(r"(?<!\\)<[a-zA-Z/!?]", prose)
     assert not re.search(r"(?<!\\)\]\(", prose)
 
@@ -535,7 +539,12 @@ ANGLES = (
 
 def _hostile_feed(base: str) -> str:
     items = []
-    for i, url in enumerate(HOSTILE_URLS[:8]):
+    # Script URLs as entry links never become documents (a gift needs an http link); they are
+    # recorded as blocked. The entries that reach the report carry markup in an http link's path.
+    for i, url in enumerate(HOSTILE_URLS[:4]):
+        items.append(f"<item><title>Script link {i}</title><link>{xml_escape(url)}</link></item>")
+    for i in range(8):
+        url = f'{base}/c/<script>alert(document.cookie)</script>/{i}"onmouseover="alert(1)/page.html'
         title = HOSTILE_TEXTS[i % len(HOSTILE_TEXTS)]
         # Each entry tells its own story, so the near-duplicate filter keeps them all.
         words = " ".join([f"Kafka consumer lag and stream processing: {ANGLES[i]}."] * 8)
@@ -568,13 +577,16 @@ def test_report_from_a_hostile_feed_stays_inert(tmp_path: Path, httpserver: HTTP
     result = runner.run(config, now=NOW, embedder_factory=lambda: FakeEmbedder(name=key))
     assert result.report_dir is not None
     assert result.counts["suggestions"] >= 3  # hostile entries really reach the report
+    assert result.counts["blocked"] == 4  # the script links
 
     html = (result.report_dir / "index.html").read_text(encoding="utf-8")
     _assert_inert(html)
     _assert_no_script_urls(html)
     assert "Kafka consumer lag" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Evil feed" in html or "Evil feed" in html
-    assert not [a for t, a in _tags(html) if t == "a" and not (a.get("href") or "").startswith("#")]
+    links = [a["href"] for t, a in _tags(html) if t == "a" and not (a.get("href") or "").startswith("#")]
+    assert links and all(href.startswith(base + "/c/%3Cscript%3E") for href in links)
+    assert not [href for href in links if set(href) & set('<>" ')]  # percent-encoded when canonicalised
     _assert_inert_markdown((result.report_dir / "report.md").read_text(encoding="utf-8"))
 
 
@@ -631,3 +643,93 @@ def test_a_real_latest_folder_is_never_deleted(workspace: Path) -> None:
     runner.run(config, now=NOW, embedder_factory=nightly_fake)
     assert (real / "keep.txt").read_text(encoding="utf-8") == "mine"
     assert (config.paths.reports / NOW.date().isoformat() / "index.html").is_file()
+
+
+# -- one rule per format, on a feed that injects, spoofs and leaks (issue 12) -------------------------
+
+RLO = "\u202e"
+SCRIPT_PATH = "/c/<script>alert(document.cookie)</script>/page.html"
+
+
+def _leaky_feed(base: str) -> str:
+    """No feed title, so the source is shown by its URL; links carrying a script and credentials."""
+    host = base.removeprefix("http://")
+    links = (f"{base}{SCRIPT_PATH}", f"http://me:SECRET@{host}/own", f"{base}/plain")
+    items = []
+    for i, link in enumerate(links):
+        words = " ".join([f"Kafka consumer lag and stream processing: {ANGLES[i]}."] * 8)
+        items.append(
+            f"<item><title>Kafka consumer lag {i} {RLO}gnp.exe</title><link>{xml_escape(link)}</link>"
+            f"<author>Eve {RLO}liveE</author><pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate>"
+            f"<description>{xml_escape(words)}</description></item>"
+        )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel>{"".join(items)}</channel></rss>'
+
+
+def test_every_format_escapes_links_redacts_credentials_and_strips_bidi(tmp_path: Path, httpserver: HTTPServer) -> None:
+    base = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/feed.xml").respond_with_data(_leaky_feed(base), content_type="application/rss+xml")
+    write_acme_interview(tmp_path)
+    feed = base.replace("http://", "http://reader:TOKEN@") + "/feed.xml"
+    (tmp_path / "gifts.toml").write_text(
+        f'[sources]\nfeeds = ["{feed}"]\n'
+        "[fetch]\nallow_private_networks = true\nfetch_articles = false\n[rank]\nmin_score = 0.1\nmin_words = 50\n",
+        encoding="utf-8",
+    )
+    config = load(tmp_path / "gifts.toml")
+    key = model_key("all-MiniLM-L6-v2", ROOT / "models")
+    result = runner.run(config, now=NOW, embedder_factory=lambda: FakeEmbedder(name=key))
+    assert result.report_dir is not None and result.counts["suggestions"] == 3
+    folder = result.report_dir
+    encoded = f"{base}/c/%3Cscript%3Ealert(document.cookie)%3C/script%3E/page.html"
+    redacted = base.replace("http://", "http://***@") + "/feed.xml"
+
+    html = (folder / "index.html").read_text(encoding="utf-8")
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    table = (folder / "suggestions.csv").read_text(encoding="utf-8")
+    for text in (html, markdown, table):
+        assert "TOKEN" not in text and "SECRET" not in text and "reader:" not in text
+        assert RLO not in text
+        assert "<script" not in text and "alert(document.cookie)</" not in text
+        assert "Kafka consumer lag 0 gnp.exe" in text
+    _assert_inert(html)
+    assert encoded in [attrs["href"] for tag, attrs in _tags(html) if tag == "a"]
+    assert f"{base}/own" in [attrs["href"] for tag, attrs in _tags(html) if tag == "a"]  # sent without its login
+    assert html.count(redacted) >= 4 and "by Eve liveE" in html  # the source, shown by its URL; the author
+    _assert_inert_markdown(markdown)
+    assert f"   <{encoded}>" in markdown and f"({md_text(redacted)}, 2026-11-24" in markdown
+    rows = {r["title"]: r for r in _csv_rows(folder)}
+    assert rows["Kafka consumer lag 0 gnp.exe"]["url"] == encoded
+    assert {r["source"] for r in rows.values()} == {redacted}
+
+    import pandas as pd
+
+    frame = pd.read_parquet(folder / "suggestions.parquet")
+    assert set(frame["source"]) == {redacted} and encoded in set(frame["url"])
+
+
+def test_links_stored_before_canonical_urls_were_encoded_are_still_escaped(tmp_path: Path) -> None:
+    """A store written by an older version keeps raw < > and credentials in its URLs: the report's rule holds."""
+    raw = f"http://user:TOKEN@host.example{SCRIPT_PATH}"
+    encoded = "http://***@host.example/c/%3Cscript%3Ealert(document.cookie)%3C/script%3E/page.html"
+    suggestion = _suggestion(url=raw, title=f"T {RLO}1", source=f"{raw} {RLO}", author=f"A {RLO}")
+    context = _context([_card([suggestion])])
+    html = render("report.html.j2", **context)
+    markdown = render("report.md.j2", **context)
+    for text in (html, markdown):
+        assert "TOKEN" not in text and RLO not in text and "alert(document.cookie)</" not in text
+    assert encoded in [attrs["href"] for tag, attrs in _tags(html) if tag == "a"]
+    assert f"   <{encoded}>" in markdown
+    _assert_inert_markdown(markdown)
+
+    rows = [{**dict.fromkeys(CSV_COLUMNS, ""), "url": raw, "title": f"=T {RLO}", "source": raw, "contact": "-x"}]
+    _write_csv(tmp_path / "s.csv", [{**r, "suggestion_id": "s", "dense": 0.1, "lexical": 0.2} for r in rows])
+    (row,) = _csv_rows_at(tmp_path / "s.csv")
+    assert row["url"] == encoded and row["title"] == "'=T " and row["contact"] == "'-x"
+    # A text cell stays verbatim (a spreadsheet renders no markup), credentials and all formulas aside.
+    assert row["source"] == "http://***@host.example/c/<script>alert(document.cookie)</script>/page.html"
+
+
+def _csv_rows_at(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import SAMPLE
+from conftest import NOW, SAMPLE
 
 from pipeline.config import load
 from pipeline.errors import ConfigError
-from pipeline.sources import configured_sources, folder_files, read_opml, source_id
+from pipeline.runner import run
+from pipeline.sources import FolderRefused, configured_sources, folder_files, read_opml, source_id
+from pipeline.store import Store
 
 OPML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n'
 
@@ -202,7 +206,8 @@ def test_folder_files_lists_supported_files_sorted(tmp_path: Path) -> None:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "folder.pdf").mkdir()
-    found = [(str(p.relative_to(tmp_path)), kind) for p, kind in folder_files(tmp_path)]
+    listing = folder_files(tmp_path)
+    found = [(f.relative, f.kind) for f in listing.files]
     assert found == [
         ("a.html", "html"),
         ("b.PDF", "pdf"),
@@ -210,12 +215,142 @@ def test_folder_files_lists_supported_files_sorted(tmp_path: Path) -> None:
         ("sub/deep.htm", "html"),
         ("z.txt", "text"),
     ]
+    assert listing.too_large == () and listing.skipped == ()
 
 
 def test_sample_inbox_files() -> None:
-    kinds = {p.name: kind for p, kind in folder_files(SAMPLE / "inbox")}
+    kinds = {f.path.name: f.kind for f in folder_files(SAMPLE / "inbox").files}
     assert kinds == {
         "accessibility-audits-internal-tools.html": "html",
         "mentoring-programs-junior-data-engineers.pdf": "pdf",
         "on-call-practices-data-teams-notes.txt": "text",
     }
+
+
+# -- a folder reads only what is in it (issue 12) ---------------------------------------------------
+
+
+@pytest.fixture
+def outside(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder beside the workspace holding a secret file and a folder of papers."""
+    folder = tmp_path_factory.mktemp("outside")
+    (folder / "environ").write_text("AWS_SECRET=TOKEN-123\n", encoding="utf-8")
+    (folder / "papers").mkdir()
+    (folder / "papers" / "paper.txt").write_text("TOKEN-456 in a paper elsewhere\n", encoding="utf-8")
+    return folder
+
+
+def test_links_are_never_followed_and_are_named(tmp_path: Path, outside: Path) -> None:
+    (tmp_path / "real.txt").write_text("a note", encoding="utf-8")
+    (tmp_path / "env.txt").symlink_to(outside / "environ")
+    (tmp_path / "linked").symlink_to(outside / "papers", target_is_directory=True)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inside.md").symlink_to(tmp_path / "real.txt")  # even a link within the folder
+    listing = folder_files(tmp_path)
+    assert [f.relative for f in listing.files] == ["real.txt"]
+    assert listing.skipped == (
+        "env.txt: a symbolic link, not followed",
+        "linked: a symbolic link, not followed",
+        "sub/inside.md: a symbolic link, not followed",
+    )
+
+
+def test_a_pipe_is_skipped_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "wait.txt")  # reading it would block the run for ever
+    listing = folder_files(tmp_path)
+    assert listing.files == () and listing.skipped == ("wait.txt: not a regular file, not read",)
+
+
+def test_a_file_over_the_cap_is_refused_from_its_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "big.pdf"
+    with big.open("wb") as handle:
+        handle.truncate(2 * 1024**3)  # 2 GiB, sparse: no disk used, and nothing may read it
+    (tmp_path / "small.txt").write_bytes(b"x" * 100)
+    opened = _spy_opens(monkeypatch)
+    listing = folder_files(tmp_path, max_bytes=1000)
+    assert [f.relative for f in listing.files] == ["small.txt"]
+    assert [(f.relative, f.size) for f in listing.too_large] == [("big.pdf", 2 * 1024**3)]
+    assert listing.files[0].read(listing.max_bytes) == b"x" * 100
+    assert str(big) not in opened
+
+
+def test_read_refuses_a_file_swapped_or_grown_since_it_was_listed(tmp_path: Path, outside: Path) -> None:
+    (tmp_path / "a.txt").write_text("fine", encoding="utf-8")
+    (tmp_path / "b.txt").write_text("fine", encoding="utf-8")
+    (tmp_path / "c.txt").write_text("fine", encoding="utf-8")
+    a, b, c = folder_files(tmp_path, max_bytes=100).files
+    (tmp_path / "a.txt").unlink()
+    (tmp_path / "a.txt").symlink_to(outside / "environ")
+    with pytest.raises(FolderRefused, match=r"a\.txt: a symbolic link, not followed") as link:
+        a.read(100)
+    assert link.value.state == "blocked"
+    (tmp_path / "b.new").write_text("another file now", encoding="utf-8")
+    (tmp_path / "b.new").replace(tmp_path / "b.txt")  # created first, so it cannot reuse b.txt's inode
+    with pytest.raises(FolderRefused, match=r"b\.txt: changed while being read"):
+        b.read(100)
+    (tmp_path / "c.txt").write_text("x" * 500, encoding="utf-8")
+    with pytest.raises(FolderRefused, match=r"too_large: c\.txt is 500 bytes") as grown:
+        c.read(100)
+    assert grown.value.state == "too_large"
+
+
+def _spy_opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every path os.open, io.open or open is handed from now on."""
+    import builtins
+    import io
+
+    opened: list[str] = []
+    for owner, name in ((os, "open"), (io, "open"), (builtins, "open")):
+        real = getattr(owner, name)
+
+        def spy(path: Any, *args: Any, _real: Any = real, **kwargs: Any) -> Any:
+            opened.append(str(path))
+            return _real(path, *args, **kwargs)
+
+        monkeypatch.setattr(owner, name, spy)
+    return opened
+
+
+def test_a_folder_source_records_what_it_did_not_read(tmp_path: Path, outside: Path) -> None:
+    """End to end: links and a 2 GiB file in the inbox; nothing of them reaches the store or the archive."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "note.txt").write_text("A local note about consumer lag.", encoding="utf-8")
+    (inbox / "env.txt").symlink_to(outside / "environ")
+    (inbox / "linked").symlink_to(outside / "papers", target_is_directory=True)
+    with (inbox / "huge.pdf").open("wb") as handle:
+        handle.truncate(2 * 1024**3)
+    (tmp_path / "interviews").mkdir()
+    (tmp_path / "gifts.toml").write_text('[sources]\nfolders = ["inbox"]\n', encoding="utf-8")
+    config = load(tmp_path / "gifts.toml")
+
+    result = run(config, ("parse",), now=NOW)
+    with Store(config.paths.store) as store:
+        docs = {r["guid"]: dict(r) for r in store.query("SELECT guid, state, reason, raw_sha FROM documents")}
+        source = dict(store.query("SELECT state, reason FROM sources WHERE kind = 'folder'")[0])
+    assert set(docs) == {"note.txt", "huge.pdf"}
+    assert docs["note.txt"]["state"] == "pending"
+    huge = docs["huge.pdf"]
+    assert huge["state"] == "too_large" and huge["raw_sha"] is None
+    assert re.fullmatch(
+        r"too_large: huge\.pdf is 2147483648 bytes, over fetch\.max_bytes \(\d+\); not read", huge["reason"]
+    )
+    assert source["state"] == "new"
+    assert source["reason"] == (
+        "skipped 2: env.txt: a symbolic link, not followed; linked: a symbolic link, not followed"
+    )
+    assert result.counts["too_large"] == 1 and result.counts["skipped_files"] == 2
+    for path in config.paths.raw.rglob("*"):
+        if path.is_file():
+            assert b"TOKEN-" not in path.read_bytes()
+    assert sum(p.stat().st_size for p in config.paths.raw.rglob("*") if p.is_file()) < 1024 * 1024
+
+    # The next night records nothing again, and a file that now fits is read.
+    again = run(config, ("parse",), now=NOW)
+    assert again.counts.get("too_large", 0) == 0
+    (inbox / "huge.pdf").unlink()
+    (inbox / "huge.pdf").write_bytes(b"%PDF-1.4 small now")
+    run(config, ("parse",), now=NOW)
+    with Store(config.paths.store) as store:
+        state = store.scalar("SELECT state FROM documents WHERE guid = 'huge.pdf'")
+    assert state == "pending"
