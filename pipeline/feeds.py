@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
+from pipeline import jsonfeed
 from pipeline.display import quote_unsafe, redact_url
 from pipeline.errors import GiftsError
 
@@ -194,7 +195,7 @@ def _link(entry: Any, base_url: str) -> tuple[str | None, str]:
 
 
 def parse_feed(body: bytes, base_url: str, max_entries: int | None = None) -> ParsedFeed:
-    """Parse RSS 2.0, Atom or RSS 1.0/RDF bytes into entries (ill-formed feeds keep what parses).
+    """Parse RSS 2.0, Atom, RSS 1.0/RDF or JSON Feed 1.0/1.1 bytes into entries (ill-formed feeds keep what parses).
 
     Run it in a worker with time and memory limits (`workers.ExtractPool`): feedparser has none.
     Every stored field is capped (MAX_*_CHARS).
@@ -209,11 +210,20 @@ def parse_feed(body: bytes, base_url: str, max_entries: int | None = None) -> Pa
     """
     if not isinstance(body, bytes):
         raise TypeError("parse_feed takes bytes only")
-    refuse_entity_declarations(body)
-    # feedparser judges the bytes by the response's media type; without one every feed is "bozo".
-    parsed = feedparser.parse(body, response_headers={"content-location": base_url, "content-type": "application/xml"})
+    if jsonfeed.looks_like_json(body):
+        feed_title, raw_entries, bozo = jsonfeed.parse(body)
+    else:
+        refuse_entity_declarations(body)
+        # feedparser judges the bytes by the response's media type; without one every feed is "bozo".
+        headers = {"content-location": base_url, "content-type": "application/xml"}
+        parsed = feedparser.parse(body, response_headers=headers)
+        raw_entries = parsed.get("entries", [])
+        feed_title = parsed.get("feed", {}).get("title")
+        bozo = None
+        if parsed.get("bozo"):
+            bozo = f"{type(parsed.get('bozo_exception')).__name__}: {parsed.get('bozo_exception')}"[:300]
     entries: dict[str, Entry] = {}
-    for raw in parsed.get("entries", []):
+    for raw in raw_entries:
         if max_entries is not None and len(entries) >= max_entries:
             break
         url, kind = _link(raw, base_url)
@@ -247,8 +257,5 @@ def parse_feed(body: bytes, base_url: str, max_entries: int | None = None) -> Pa
                 reason=refused,
             ),
         )
-    bozo = None
-    if parsed.get("bozo"):
-        bozo = f"{type(parsed.get('bozo_exception')).__name__}: {parsed.get('bozo_exception')}"[:300]
-    title = strip_html(_head(parsed.get("feed", {}).get("title"), MAX_TITLE_CHARS))[:MAX_TITLE_CHARS]
+    title = strip_html(_head(feed_title, MAX_TITLE_CHARS))[:MAX_TITLE_CHARS]
     return ParsedFeed(title=title, entries=tuple(entries.values()), bozo=bozo)
