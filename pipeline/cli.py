@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -113,7 +114,40 @@ def _print_result(result: RunResult, as_json: bool) -> None:
         click.echo(f"report: {result.report_dir / 'index.html'}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the group's options found after a subcommand (`gifts run --config X -v`) before it.
+
+    click reads a group's options only before the subcommand's name, but users (and the README)
+    write them after it too. Everything after `--` is left alone.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest += args[i:]
+            break
+        if arg == "--config" and i + 1 < len(args):
+            front += args[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith("--config=") or arg == "--verbose" or re.fullmatch(r"-v+", arg):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+class GiftsGroup(click.Group):
+    """The `gifts` group: its options (--config, -v) work before or after the subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+
+@click.group(cls=GiftsGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -127,6 +161,8 @@ def _print_result(result: RunResult, as_json: bool) -> None:
 @click.pass_context
 def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     """Research gifts: rank articles and white papers worth sending to the people who interviewed you.
+
+    --config and -v may go before or after the command.
 
     Example: gifts --config data/sample/gifts.toml run
     """
