@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SAMPLE ?= data/sample/gifts.toml
 
-.PHONY: install demo test lint format sample clean-sample chromium
+.PHONY: install demo test test-fast lint format sample clean-sample chromium
 .DEFAULT_GOAL := demo
 
 # torch goes in first, pinned, so pip takes the CPU build on disk instead of a multi-GB CUDA one.
@@ -34,6 +34,10 @@ chromium:
 # GIFTS_REQUIRE_BROWSER: here a missing browser fails the browser test instead of skipping it.
 test: lint chromium
 	GIFTS_REQUIRE_BROWSER=1 $(VENV)/bin/pytest -q
+
+# Everything but the slow tests (Ray, training, notebooks, browser, SIGKILL trials): the inner loop.
+test-fast: lint
+	$(VENV)/bin/pytest -q -m "not slow" --durations=15
 
 format: install
 	$(VENV)/bin/ruff format pipeline tests scripts benchmarks notebooks

@@ -503,6 +503,7 @@ def run_trials(trials: int, seed: int, stages: list[str], overlap: bool = True) 
         "longest": longest,
         "overlap": overlapped,
         "documents": len(clean["documents"]),
+        "clean_documents": clean["documents"],
         "results": results,
     }
 

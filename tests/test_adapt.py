@@ -23,6 +23,8 @@ from pipeline.adapt import (
 from pipeline.embed import PROJECT_MODELS, load_embedder, load_manifest, locate_model
 from pipeline.errors import InputError, ModelError
 
+pytestmark = pytest.mark.slow  # trains the embedding model: `make test-fast` leaves it out
+
 BODY = " ".join(f"word{i}" for i in range(30))
 
 

@@ -23,6 +23,8 @@ from pipeline.errors import ConfigError
 from pipeline.offline import keep_offline
 from pipeline.runner import run
 
+pytestmark = pytest.mark.slow  # a real local Ray cluster: `make test-fast` leaves it out
+
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:

@@ -15,6 +15,8 @@ from pipeline import runner
 from pipeline.config import load
 from pipeline.embed import model_key
 
+pytestmark = pytest.mark.slow  # runs the notebooks top to bottom: `make test-fast` leaves it out
+
 NOTEBOOKS = ROOT / "notebooks"
 CELL_TIMEOUT_S = 240  # one cell; the whole run is timed and printed, never asserted (see benchmarks)
 

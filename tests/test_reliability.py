@@ -5,7 +5,10 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+import pytest
 from conftest import ROOT
+
+pytestmark = pytest.mark.slow  # SIGKILL trials of whole runs: `make test-fast` leaves it out
 
 
 def _script():  # type: ignore[no-untyped-def]
@@ -34,4 +37,6 @@ def test_killed_runs_lose_nothing_and_end_like_a_clean_run() -> None:
     assert summary["sources_quarantined"] == 2  # both entity feeds, refused before parsing
     assert summary["leaks"] == []  # the feed URL's token and the environment behind a symlink
     assert summary["store_bytes"] < 5_000_000
-    assert report["longest"][0] < 2  # nothing slow was served, and nothing else held the run
+    # Nothing slow was served, so nothing waited for a limit (a count, not the clock, says so).
+    assert summary.get("extract_timeouts", 0) == 0
+    assert not [d for d in report["clean_documents"] if "timeout" in str(d[2]) or "longer than" in str(d[2])]

@@ -24,6 +24,8 @@ from pipeline.embed import model_key
 from pipeline.report import write_report
 from pipeline.store import Store
 
+pytestmark = pytest.mark.slow  # drives Chromium: `make test-fast` leaves it out
+
 CHROMIUM = os.environ.get("GIFTS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
