@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import Config
-from pipeline.embed import sha256_file
 from pipeline.errors import InputError, ModelError
+from pipeline.manifest import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +367,7 @@ def adapt_workspace(config: Config, now: dt.datetime, epochs: int = 1, pairs: st
     The new folder is not used until `embed.model_path` points at it, so a worse model never
     slips into the nightly run unnoticed; `gifts eval` can compare the two first.
     """
-    from pipeline.embed import load_manifest, locate_model
+    from pipeline.manifest import load_manifest, locate_model
     from pipeline.store import Store, WorkspaceLock
 
     if not config.paths.store.exists():

@@ -20,14 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.config import BACKENDS
 from pipeline.errors import ModelError
+from pipeline.manifest import PROJECT_MODELS, load_manifest, locate_model, verify_model
 from pipeline.offline import keep_offline
 
 log = logging.getLogger(__name__)
 
 # "openvino" runs the fp32 export with bf16 arithmetic where the CPU has it (AVX-512 BF16, AMX);
 # "openvino-int8" adds static int8 matrix products (VNNI) on top.
-BACKENDS = ("torch", "openvino", "openvino-int8")
 FAST_BACKENDS = {"openvino": "model.onnx", "openvino-int8": "model-int8.onnx"}
 
 # Bumped whenever the export or quantisation recipe changes, so old exports are rebuilt.
@@ -380,7 +381,6 @@ def load_fast_embedder(source: Path, model_key: str, backend: str, models_root: 
 
 def export_packaged(model: str = "all-MiniLM-L6-v2", models_root: Path | None = None) -> list[Path]:
     """Verify the packaged weights and build every fast backend's export (`make install` runs this)."""
-    from pipeline.embed import PROJECT_MODELS, load_manifest, locate_model, verify_model
 
     root = models_root or PROJECT_MODELS
     manifest = load_manifest(root)

@@ -61,6 +61,11 @@ class FetchSettings:
     user_agent: str = "research-gifts/0.1 (personal reading assistant; +https://pypi.org/project/research-gifts/)"
 
 
+# The embedding backends (pipeline/backends.py runs the fast ones): named here, beside the other
+# choices a config makes, so validating a config never imports the backends.
+BACKENDS = ("torch", "openvino", "openvino-int8")
+
+
 @dataclass(frozen=True, slots=True)
 class EmbedSettings:
     model: str = "all-MiniLM-L6-v2"
@@ -354,7 +359,6 @@ def load(path: Path) -> Config:
     embed: EmbedSettings = sections["embed"]
     if embed.passage_overlap >= embed.passage_words:
         raise _fail(path, text, "embed", "passage_overlap", "must be smaller than passage_words")
-    from pipeline.backends import BACKENDS
 
     if embed.backend not in BACKENDS:
         raise _fail(path, text, "embed", "backend", f"{embed.backend!r} is not one of {', '.join(BACKENDS)}")

@@ -238,7 +238,8 @@ def run_beir(
     """`gifts eval beir`: load, embed (cached), rank and score; overrides of None are ignored."""
     import dataclasses
 
-    from pipeline.embed import PROJECT_MODELS, load_embedder
+    from pipeline.embed import load_embedder
+    from pipeline.manifest import PROJECT_MODELS
 
     data = load_beir(folder, split)
     settings = nightly_settings()

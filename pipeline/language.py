@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.embed import PROJECT_MODELS, load_manifest, locate_model, verify_model
 from pipeline.errors import ModelError
+from pipeline.manifest import PROJECT_MODELS, load_manifest, locate_model, verify_model
 from pipeline.offline import keep_offline
 
 log = logging.getLogger(__name__)

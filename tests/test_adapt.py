@@ -20,8 +20,9 @@ from pipeline.adapt import (
     sentences,
     title_body_pairs,
 )
-from pipeline.embed import PROJECT_MODELS, load_embedder, load_manifest, locate_model
+from pipeline.embed import load_embedder
 from pipeline.errors import InputError, ModelError
+from pipeline.manifest import PROJECT_MODELS, load_manifest, locate_model
 
 pytestmark = pytest.mark.slow  # trains the embedding model: `make test-fast` leaves it out
 

