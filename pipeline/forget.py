@@ -30,10 +30,9 @@ from pipeline.interviews import (
     quote_for,
     sentences,
 )
+from pipeline.scrub import MARK, Person
 from pipeline.store import Store
 
-MARK = "[forgotten]"
-MD_MARK = r"\[forgotten\]"  # a bare [forgotten] followed by "(" would read as a Markdown link
 KEY_FILE = "forget.key"
 KEY_CHECK = "forget_key_check"
 MIN_PHRASE_WORDS = 3  # a shorter notes sentence ("He agreed.") would also erase other people's text
@@ -41,15 +40,6 @@ MIN_PHRASE_WORDS = 3  # a shorter notes sentence ("He agreed.") would also erase
 _ENTITY_NAMES = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
 # CommonMark lets a backslash escape any ASCII punctuation; a report may escape more than it does today.
 _MD_SPECIAL = frozenset(string.punctuation)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    """What names a forgotten person in text; held only while redacting, never stored."""
-
-    contact_id: str
-    name: str
-    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

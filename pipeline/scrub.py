@@ -10,9 +10,20 @@ import datetime as dt
 import io
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.forget import MARK, MD_MARK, Person
+MARK = "[forgotten]"
+MD_MARK = r"\[forgotten\]"  # a bare [forgotten] followed by "(" would read as a Markdown link
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What names a forgotten person in text; held only while redacting, never stored."""
+
+    contact_id: str
+    name: str
+    email: str | None = None
 
 
 def rewrite_reports(

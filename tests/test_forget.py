@@ -21,9 +21,10 @@ from conftest import NOW, SAMPLE, nightly_fake
 from pipeline.cli import main
 from pipeline.config import load
 from pipeline.errors import ConfigError
-from pipeline.forget import MARK, Person, redact_notes
+from pipeline.forget import redact_notes
 from pipeline.history import forget
 from pipeline.runner import run
+from pipeline.scrub import MARK, Person
 from pipeline.store import Store
 
 NAME = "Tom O'Becker"
