@@ -243,23 +243,59 @@ _stage_command(
 
 
 @main.command(name="profile")
+@click.argument("contact", required=False)
 @click.option("--show", metavar="CONTACT", default=None, help="Print what was understood about one contact, and why.")
+@click.option(
+    "--ban",
+    "bans",
+    metavar="PHRASE",
+    multiple=True,
+    help="Add PHRASE to CONTACT's ban: list in their interview file: no interest of theirs may contain it.",
+)
+@click.option(
+    "--pin",
+    "pins",
+    metavar="PHRASE",
+    multiple=True,
+    help="Add PHRASE to CONTACT's pin: list in their interview file: it counts as an interest.",
+)
 @offline_option
 @json_option
 @click.pass_obj
-def profile_command(settings: Settings, show: str | None, offline: bool | None, as_json: bool) -> None:
+def profile_command(
+    settings: Settings,
+    contact: str | None,
+    show: str | None,
+    bans: tuple[str, ...],
+    pins: tuple[str, ...],
+    offline: bool | None,
+    as_json: bool,
+) -> None:
     """Read interview files into contacts and interests (listed, pinned, and inferred from the notes).
 
     With --show CONTACT (a name, part of one, or an id), print that contact's interests instead:
     said or inferred, weight, the notes sentence each came from, and why an inferred one was kept.
 
+    With --ban PHRASE or --pin PHRASE and a CONTACT, add the phrase to that interviewer's ban: or
+    pin: list in the interview file (comments and layout kept) and print the lines that changed;
+    the next `gifts profile` or `gifts run` applies it.
+
     Example: gifts profile --show "Priya Raman"
+
+    Example: gifts profile --ban "night shift" Ana
     """
+    if bans or pins:
+        if contact is None or show is not None:
+            raise click.UsageError("--ban and --pin need the CONTACT to edit, e.g. gifts profile --ban PHRASE Ana")
+        _curate(settings, contact, [("ban", b) for b in bans] + [("pin", p) for p in pins], as_json)
+        return
+    if contact is not None:
+        raise click.UsageError(f"CONTACT goes with --ban or --pin; to see one, use --show {contact!r}")
     if show is None:
         _run(settings, ("profile",), offline, as_json)
         return
+    from pipeline.contacts import describe
     from pipeline.errors import InputError
-    from pipeline.profile import describe
     from pipeline.store import Store
 
     try:
@@ -271,6 +307,31 @@ def profile_command(settings: Settings, show: str | None, offline: bool | None, 
     except GiftsError as exc:
         fail(exc)
     click.echo(text)
+
+
+def _curate(settings: Settings, contact: str, edits: list[tuple[str, str]], as_json: bool) -> None:
+    """`gifts profile --ban/--pin`: one edit of the interview file per phrase, each reported as it lands."""
+    from pipeline.contacts import add_to_list
+
+    done = []
+    try:
+        config = settings.load()
+        for key, phrase in edits:
+            edit = add_to_list(config.paths.interviews, contact, key, phrase)
+            done.append(edit)
+            if not as_json:
+                click.echo(display.shown(str(edit)))
+    except GiftsError as exc:
+        fail(exc)
+    if as_json:
+        rows = [
+            {
+                "file": str(e.path), "contact": e.name, "list": e.key, "phrase": e.phrase, "changed": e.changed,
+                "lines": [{"line": n, "change": sign, "text": text} for n, sign, text in e.lines], "note": e.note,
+            }
+            for e in done
+        ]  # fmt: skip
+        click.echo(json.dumps(rows, indent=2))
 
 
 @main.command(name="new-interview")
@@ -412,6 +473,10 @@ def _print_status(info: dict[str, Any]) -> None:
         elif s.get("next_attempt_on") and s["consecutive_failures"]:
             health += f", next try {s['next_attempt_on']}"
         click.echo(f"  {s['title']}: {health}, {s['documents']} documents")
+    if info.get("failed_files"):
+        click.echo("files not read:")
+        for f in info["failed_files"]:
+            click.echo(f"  {f['path']}: {f['state']}" + (f" ({f['reason']})" if f["reason"] else ""))
     click.echo("contacts:")
     for c in info["contacts"]:
         click.echo(f"  {c['name']} ({c['company']}, {c['status']}): {c['suggestions']} suggestions")
@@ -447,13 +512,14 @@ def enable(settings: Settings, source: str) -> None:
 @main.command()
 @click.argument("suggestion_id", required=False)
 @click.argument("decision", required=False, type=click.Choice(["sent", "skip", "never"]))
-@click.option("--topic", is_flag=True, help="With never: refuse this suggestion's topic, not its source.")
+@click.option("--source", "whole_source", is_flag=True, help="With never: refuse every document of its feed or folder.")
+@click.option("--topic", is_flag=True, help="With never: refuse this suggestion's topic (interest) instead.")
 @click.option(
     "--from-csv",
     "from_csv",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Import the decision column of an edited suggestions.csv (sent, skip, never, never topic).",
+    help="Import the decision column of an edited suggestions.csv (sent, skip, never, never source, never topic).",
 )
 @click.option("--note", default=None, help="A few words to remember why.")
 @click.pass_obj
@@ -461,14 +527,17 @@ def mark(
     settings: Settings,
     suggestion_id: str | None,
     decision: str | None,
+    whole_source: bool,
     topic: bool,
     from_csv: Path | None,
     note: str | None,
 ) -> None:
-    """Record what you did with a suggestion: sent, skip, or never (never this source for this contact;
-    with --topic, never this topic). Or import every decision filled in an edited suggestions.csv.
+    """Record what you did with a suggestion: sent, skip, or never (never this document for this
+    contact; with --source, nothing more from its feed or folder; with --topic, drop that interest from
+    their profile). Recording the same decision twice records it once. Or import every decision
+    filled in an edited suggestions.csv.
 
-    Example: gifts mark 3f2a9c1b7e sent
+    Example: gifts mark 3f2a9c1b7e never --source
     """
     from pipeline.errors import InputError
     from pipeline.history import import_decisions, record_decision
@@ -482,9 +551,11 @@ def mark(
             return
         if not suggestion_id or not decision:
             raise InputError("give SUGGESTION_ID and DECISION (sent, skip, never), or --from-csv PATH")
-        if topic and decision != "never":
-            raise InputError("--topic goes with never")
-        scope = "topic" if topic else "source"
+        if (topic or whole_source) and decision != "never":
+            raise InputError(f"{'--topic' if topic else '--source'} goes with never")
+        if topic and whole_source:
+            raise InputError("give --source or --topic, not both")
+        scope = "topic" if topic else "source" if whole_source else "document"
         message = record_decision(settings.load(), suggestion_id, decision, note, _now(), scope)
     except GiftsError as exc:
         fail(exc)

@@ -98,6 +98,17 @@ class RankSettings:
     ann_threshold: int = 50_000
     ann_nprobe: int = 32
     ann_candidates: int = 400
+    # No filler: the score the report shows must clear `score_floor` (an inferred interest's,
+    # `inferred_floor`) and `relative_floor` times the best score for the same interest. One story
+    # once: articles published within `story_days` whose document vectors reach `story_cosine`, or
+    # whose headlines share `story_title_overlap` of their words, are one suggestion. All measured
+    # on SciFact by benchmarks/calibrate_rank.py (README, design notes).
+    score_floor: float = 0.50
+    relative_floor: float = 0.75
+    inferred_floor: float = 0.525
+    story_cosine: float = 0.80
+    story_title_overlap: float = 0.4
+    story_days: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +367,11 @@ def load(path: Path) -> Config:
     for key in ("ann_nprobe", "ann_candidates"):
         if getattr(rank, key) < 1:
             raise _fail(path, text, "rank", key, "must be at least 1")
+    for key in ("relative_floor", "story_cosine", "story_title_overlap"):
+        if not 0 <= getattr(rank, key) <= 1:
+            raise _fail(path, text, "rank", key, "must be between 0 and 1")
+    if rank.story_days < 0:
+        raise _fail(path, text, "rank", "story_days", "must be 0 or more")
     embed: EmbedSettings = sections["embed"]
     if embed.passage_overlap >= embed.passage_words:
         raise _fail(path, text, "embed", "passage_overlap", "must be smaller than passage_words")

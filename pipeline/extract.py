@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from pipeline import titles
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +67,22 @@ def extract_html(body: bytes) -> Extracted:
     text = _clean(getattr(result, "text", None) or "")
     if not text:
         return Extracted("extract_failed", reason="trafilatura found no main text")
-    return Extracted("extracted", text=text, title=getattr(result, "title", None))
+    return Extracted("extracted", text=text, title=_html_title(body, getattr(result, "title", None)))
+
+
+def _html_title(body: bytes, fallback: str | None) -> str | None:
+    """The page's own heading (see `titles.html_title`); trafilatura's title when the page cannot be parsed.
+
+    trafilatura takes a lone h1 as the title, which on a documentation site is the site's banner
+    ("Node.js v20.20.2 documentation" on every page), so the page's headings are read here.
+    """
+    from trafilatura.utils import load_html
+
+    try:
+        tree = load_html(body)
+    except (ValueError, TypeError, RecursionError):  # hostile markup: keep what trafilatura found
+        tree = None
+    return titles.html_title(tree, fallback) if tree is not None else titles.meaningful(fallback)
 
 
 def extract_pdf(body: bytes) -> Extracted:
@@ -73,22 +92,39 @@ def extract_pdf(body: bytes) -> Extracted:
     try:
         reader = PdfReader(io.BytesIO(body))
         pages = reader.pages[:MAX_PDF_PAGES]
-        text = "\n\n".join((page.extract_text() or "") for page in pages)
-        title = reader.metadata.title if reader.metadata else None
+        runs: list[tuple[float, str]] = []
+        text = "\n\n".join(
+            (page.extract_text(visitor_text=_sized(runs) if n == 0 else None) or "") for n, page in enumerate(pages)
+        )
+        title = titles.meaningful(str(reader.metadata.title or "")) if reader.metadata else None
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, NotImplementedError, RecursionError) as exc:
         return Extracted("extract_failed", reason=f"pdf: {type(exc).__name__}: {exc}"[:300])
     text = _clean(text)
     if not text:
         return Extracted("extract_failed", reason="pdf has no extractable text (scanned?)")
-    return Extracted("extracted", text=text, title=str(title) if title else None)
+    # A meaningful /Title, else the first page's largest heading, else its first title-like line:
+    # the metadata of many PDFs says "Untitled" or "Microsoft Word - draft3.docx".
+    title = title or titles.largest_text(runs) or titles.first_heading(text)
+    return Extracted("extracted", text=text, title=title)
+
+
+def _sized(runs: list[tuple[float, str]]) -> Callable[..., None]:
+    """A pypdf text visitor appending (font size as drawn, text) to `runs`."""
+
+    def visit(text: str, cm: Sequence[float], tm: Sequence[float], font: object, size: float) -> None:
+        if text.strip():
+            # The size as drawn: the font size scaled by the text and page matrices' vertical factor.
+            scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
+            runs.append((float(size) * (scale or 1.0), text))
+
+    return visit
 
 
 def extract_text(body: bytes) -> Extracted:
     text = _clean(body.decode("utf-8", errors="replace"))
     if not text:
         return Extracted("extract_failed", reason="empty text file")
-    first = text.splitlines()[0].lstrip("# ").strip()
-    return Extracted("extracted", text=text, title=first[:200] or None)
+    return Extracted("extracted", text=text, title=titles.markdown_title(text))
 
 
 def extract(body: bytes, kind: str) -> Extracted:

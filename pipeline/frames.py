@@ -34,7 +34,7 @@ PASSAGES = ("doc_id", "idx", "text", "sha", "text_sha")
 VECTORS = ("sha", "vector")
 SUGGESTIONS = (
     "id", "contact_id", "doc_id", "rank", "score", "interest_id", "matched_interest", "snippet", "best_passage",
-    "parts",
+    "parts", "also",
 )  # fmt: skip
 
 
@@ -212,8 +212,11 @@ def rank_frame(batch: pd.DataFrame, inputs: RankInputs) -> pd.DataFrame:
 
 def suggestions_frame(suggestions: list[Suggestion]) -> pd.DataFrame:
     # Score parts as JSON text: their keys vary (a feedback re-rank adds some), which Arrow would
-    # turn into one struct padded with nulls.
-    rows = [{**dataclasses.asdict(s), "parts": json.dumps(s.parts, sort_keys=True)} for s in suggestions]
+    # turn into one struct padded with nulls. The same story's other documents likewise.
+    rows = [
+        {**dataclasses.asdict(s), "parts": json.dumps(s.parts, sort_keys=True), "also": json.dumps(list(s.also))}
+        for s in suggestions
+    ]
     return pd.DataFrame(rows, columns=list(SUGGESTIONS))
 
 
@@ -228,6 +231,7 @@ def suggestions_from_frame(frame: pd.DataFrame) -> list[Suggestion]:
             id=r["id"], contact_id=r["contact_id"], doc_id=r["doc_id"], rank=int(r["rank"]), score=float(r["score"]),
             interest_id=r["interest_id"], matched_interest=r["matched_interest"], snippet=text_or_none(r["snippet"]),
             best_passage=r["best_passage"], parts=json.loads(r["parts"]),
+            also=tuple(json.loads(text_or_none(r.get("also")) or "[]")),
         )
         for r in frame.to_dict("records")
     ]  # fmt: skip

@@ -14,17 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config
+from pipeline.display import shown
 from pipeline.errors import InputError
+from pipeline.sources import document_path
 from pipeline.store import Store, WorkspaceLock
 
 DECISIONS = ("sent", "skip", "never")
-SCOPES = ("source", "topic")
+# What a `never` refuses: the document alone (the default), its whole source (feed or folder), or the
+# suggestion's interest. A `never` recorded with no scope dates from when it always meant the source.
+SCOPES = ("document", "source", "topic")
 CONTACT_EVENTS = ("reply", "thanked")
 # What a suggestions.csv `decision` cell may say (case-insensitive) -> (decision, never scope).
 CSV_DECISIONS = {
     "sent": ("sent", None),
     "skip": ("skip", None),
-    "never": ("never", "source"),
+    "never": ("never", "document"),
+    "never document": ("never", "document"),
     "never source": ("never", "source"),
     "never topic": ("never", "topic"),
 }
@@ -66,7 +71,8 @@ def exclusions(
 ) -> Exclusions:
     """What each contact must not be offered (pure).
 
-    - documents sent, skipped or refused for this contact, and every document of a refused source;
+    - documents sent, skipped or refused for this contact, and every document of a refused source
+      (`never` with scope source, or with no scope: recorded when `never` meant the source);
     - an interest refused as a topic (`never` with scope topic);
     - documents sent to a colleague (same company) within the window: colleagues talk to each other.
 
@@ -88,7 +94,7 @@ def exclusions(
             docs.add(a.doc_id)
         if a.action == "never" and a.scope == "topic" and a.interest_id:
             out.interests.setdefault(a.contact_id, set()).add(a.interest_id)
-        elif a.action == "never" and a.doc_id is not None and a.doc_id in doc_source:
+        elif a.action == "never" and a.scope in ("source", None) and a.doc_id and a.doc_id in doc_source:
             docs.update(by_source[doc_source[a.doc_id]])
         if a.action == "sent" and a.doc_id and a.at.date() >= since and a.contact_id in company_of:
             for other in colleagues[company_of[a.contact_id].casefold()] - {a.contact_id}:
@@ -99,8 +105,11 @@ def exclusions(
 def _suggestion(store: Store, suggestion_id: str) -> Any:
     rows = store.query(
         "SELECT s.id, s.contact_id, s.doc_id, s.interest_id, s.matched_interest, s.rank, s.score, s.parts,"
-        " c.name, d.title, d.source_id, d.words, d.kind, i.kind AS interest_kind FROM suggestions s"
+        " c.name, d.title, d.source_id, d.words, d.kind, d.url, d.guid, i.kind AS interest_kind,"
+        " src.kind AS source_kind, src.location AS source_location,"
+        " COALESCE(src.title, src.location) AS source FROM suggestions s"
         " JOIN contacts c ON c.id = s.contact_id JOIN documents d ON d.id = s.doc_id"
+        " LEFT JOIN sources src ON src.id = d.source_id"
         " LEFT JOIN interests i ON i.id = s.interest_id WHERE s.id = ?",
         (suggestion_id,),
     )
@@ -147,50 +156,108 @@ def record_decision(
     decision: str,
     note: str | None,
     now: dt.datetime,
-    scope: str = "source",
+    scope: str = "document",
 ) -> str:
-    """Store one decision about a suggestion; returns a one-line confirmation.
+    """Store one decision about a suggestion, once; returns a one-line confirmation of what it covers.
 
     Args:
-        scope: for `never`: "source" (nothing more from this source for this contact) or "topic"
-            (drop the suggestion's interest for this contact).
+        scope: for `never`: "document" (this document only), "source" (every document of its feed
+            or folder, now and later) or "topic" (the suggestion's interest, dropped from the
+            contact's profile; later profile runs keep it out).
+    Returns:
+        "recorded: ..." naming exactly what was excluded (a document's title and file path or URL,
+        a source's name and how many documents it holds, a topic), or "already recorded ..." when
+        the same decision was recorded before: nothing is recorded twice.
     Raises:
         InputError: for an unknown decision, scope or suggestion id.
     """
+    from pipeline.profile import drop_interest
+
     if decision not in DECISIONS:
         raise InputError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
     if scope not in SCOPES:
         raise InputError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
+    scope_used = scope if decision == "never" else None
     with WorkspaceLock(config.paths.interim), _open_store(config) as store:
         row = _suggestion(store, suggestion_id)
         if row is None:
             raise InputError(f"suggestion {suggestion_id!r} not found (ids are in the report's suggestions.csv)")
-        with store.transaction():
-            _insert(store, row, decision, scope if decision == "never" else None, note, now)
-    verb = {
-        "sent": "sent to",
-        "skip": "skipped for",
-        "never": f"never again (this {scope}) for" if scope == "source" else "never again (this topic) for",
-    }[decision]
-    what = repr(row["matched_interest"]) if decision == "never" and scope == "topic" else repr(row["title"])
-    return f"recorded: {what} {verb} {row['name']}"
+        earlier = store.scalar(
+            "SELECT MIN(at) FROM actions WHERE suggestion_id = ? AND action = ? AND scope IS ?",
+            (suggestion_id, decision, scope_used),
+        )
+        if earlier is None:
+            with store.transaction():
+                _insert(store, row, decision, scope_used, note, now)
+                if scope_used == "topic" and row["interest_id"]:
+                    drop_interest(store, row["contact_id"], row["interest_id"])
+        held = int(
+            store.scalar(
+                "SELECT COUNT(*) FROM documents WHERE source_id = ? AND state = 'extracted'", (row["source_id"],)
+            )
+            or 0
+        )
+    what = _decision_text(row, decision, scope_used, held)
+    if earlier is not None:
+        return f"already recorded on {str(earlier)[:10]}: {what} (nothing changed)"
+    return f"recorded: {what}"
+
+
+def _decision_text(row: Any, decision: str, scope: str | None, held: int) -> str:
+    """What a decision covers, in words: the document (title, then file path or URL), source or topic."""
+    name = shown(row["name"])
+    path = document_path(row["source_kind"], row["source_location"], row["guid"])
+    where = f"file {path}" if path else shown(row["url"]) if row["url"] else None
+    document = repr(shown(row["title"])) + (f" ({where})" if where else "")
+    source = repr(shown(row["source"] or row["source_id"]))
+    if decision == "sent":
+        return f"{document} sent to {name}"
+    if decision == "skip":
+        return f"{document} skipped for {name}"
+    if scope == "topic":
+        return f"never again for {name}: the topic {shown(row['matched_interest'])!r}, dropped from their interests"
+    if scope == "source":
+        count = f"{held} document{'s' if held != 1 else ''}"
+        return f"never again for {name}: everything from the source {source} ({count} now, and any it adds later)"
+    return f"never again for {name}: only the document {document}, not the rest of {source}"
 
 
 def record_event(config: Config, contact: str, event: str, note: str | None, now: dt.datetime) -> str:
-    """Record a reply from a contact (pauses their schedule) or a thank-you sent without a gift."""
-    from pipeline.profile import find_contact
+    """Record a reply from a contact (pauses their schedule) or a thank-you sent without a gift.
+
+    One of each per contact and day: the same event again that day is "already recorded", not a second one.
+    """
+    from pipeline.contacts import find_contact
 
     if event not in CONTACT_EVENTS:
         raise InputError(f"event {event!r} is not one of {', '.join(CONTACT_EVENTS)}")
     with WorkspaceLock(config.paths.interim), _open_store(config) as store:
         contact_id = find_contact(store, contact)
         name = store.scalar("SELECT name FROM contacts WHERE id = ?", (contact_id,))
-        with store.transaction():
-            store.db.execute(
-                "INSERT INTO actions (contact_id, action, at, note) VALUES (?, ?, ?, ?)",
-                (contact_id, event, now.isoformat(timespec="seconds"), note),
-            )
-    return f"recorded: {'a reply from' if event == 'reply' else 'a thank-you (no gift) to'} {name} on {now.date()}"
+        day = now.date().isoformat()
+        already = store.scalar(
+            "SELECT COUNT(*) FROM actions WHERE contact_id = ? AND action = ? AND substr(at, 1, 10) = ?",
+            (contact_id, event, day),
+        )
+        if not already:
+            with store.transaction():
+                store.db.execute(
+                    "INSERT INTO actions (contact_id, action, at, note) VALUES (?, ?, ?, ?)",
+                    (contact_id, event, now.isoformat(timespec="seconds"), note),
+                )
+    what = f"{'a reply from' if event == 'reply' else 'a thank-you (no gift) to'} {name} on {day}"
+    return f"already recorded: {what} (nothing changed)" if already else f"recorded: {what}"
+
+
+def refused_topics(store: Store) -> set[tuple[str, str]]:
+    """(contact id, interest id) of every interest refused with `never --topic`: kept out of the profile."""
+    return {
+        (r["contact_id"], r["interest_id"])
+        for r in store.query(
+            "SELECT contact_id, interest_id FROM actions"
+            " WHERE action = 'never' AND scope = 'topic' AND interest_id IS NOT NULL"
+        )
+    }
 
 
 def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, int]:
@@ -202,6 +269,8 @@ def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, 
     Raises:
         InputError: naming the file, line and column of the first bad cell.
     """
+    from pipeline.profile import drop_interest
+
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -236,6 +305,8 @@ def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, 
                     counts["already"] += 1
                     continue
                 _insert(store, rows[suggestion_id], decision, scope, f"imported from {path.name}", now)
+                if scope == "topic" and rows[suggestion_id]["interest_id"]:
+                    drop_interest(store, rows[suggestion_id]["contact_id"], rows[suggestion_id]["interest_id"])
                 counts["recorded"] += 1
     return counts
 
@@ -246,8 +317,8 @@ def forget(config: Config, contact: str, now: dt.datetime) -> list[str]:
     The interview file is the user's own and is not edited: a keyed hash of the contact id is kept
     so later runs skip them in it. Returns what was done, one line each (see `pipeline.forget.erase`).
     """
+    from pipeline.contacts import find_contact
     from pipeline.forget import erase
-    from pipeline.profile import find_contact
 
     with WorkspaceLock(config.paths.interim), _open_store(config) as store:
         return erase(store, config, find_contact(store, contact), now)

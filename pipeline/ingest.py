@@ -24,7 +24,7 @@ from pipeline.feeds import FEED_FAILED, ParsedFeed, check_xml_parser
 from pipeline.fetch import Fetcher
 from pipeline.frames import extracted_fields
 from pipeline.pages import download
-from pipeline.sources import FolderFile, FolderRefused, Source, folder_files, too_large_reason
+from pipeline.sources import FolderFile, FolderRefused, Source, document_path, folder_files, too_large_reason
 from pipeline.store import Store
 from pipeline.workers import FEED, ExtractPool, Task
 
@@ -438,8 +438,9 @@ def extract_documents(
     rows = {
         r["id"]: r
         for r in store.query(
-            "SELECT id, raw_sha, kind, title, url, seconds FROM documents"
-            " WHERE state = 'pending' AND raw_sha IS NOT NULL"
+            "SELECT d.id, d.raw_sha, d.kind, d.title, d.url, d.seconds, d.guid, s.kind AS source_kind,"
+            " s.location AS source_location FROM documents d LEFT JOIN sources s ON s.id = d.source_id"
+            " WHERE d.state = 'pending' AND d.raw_sha IS NOT NULL"
         )
     }
     tasks = []
@@ -484,7 +485,8 @@ def _save_extracted(store: Store, row: Any, result: Extracted, kind: str, second
             ),
         )  # fmt: skip
     if result.state != "extracted":
-        log.warning("extract failed for %s: %s", row["url"] or row["id"], result.reason)
+        where = row["url"] or document_path(row["source_kind"], row["source_location"], row["guid"]) or row["id"]
+        log.warning("extract failed for %s: %s", where, result.reason)
 
 
 def pending_count(store: Store, sql_where: str) -> int:

@@ -251,7 +251,7 @@ def parse_interview(path: Path) -> Interview:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
-    front, notes, _ = split_front_matter(text, path)
+    front, notes, notes_line = split_front_matter(text, path)
     data, root = _load_front(front, path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:2: front matter must be a mapping of fields")
@@ -292,6 +292,7 @@ def parse_interview(path: Path) -> Interview:
     for index, person in enumerate(people):
         node = people_nodes[index] if index < len(people_nodes) else root
         contacts.append(_person(person, node, index, company.strip(), interview_id, note_sentences, fail))
+    _refuse_placeholder_notes(text, notes_line, path)
     about = attribute(notes, [c.first_name for c in contacts])
     contacts = [
         Contact(
@@ -312,6 +313,24 @@ def parse_interview(path: Path) -> Interview:
         contacts=tuple(contacts),
         cadence=cadence,
     )
+
+
+# What `gifts new-interview` writes for the user to replace. An interview still holding one is
+# refused: no draft may greet "Interviewer", and the instructions are not notes about anyone.
+PLACEHOLDER_NAME = "Interviewer Name"
+PLACEHOLDER_INTEREST = "what they want to achieve"
+
+
+def _refuse_placeholder_notes(text: str, notes_line: int, path: Path) -> None:
+    """Raise when the notes still hold the instructions SCAFFOLD wrote, naming their line."""
+    instructions = SCAFFOLD.rsplit("---\n", 1)[1]
+    first = re.split(r"(?<=[?.])\s", instructions, maxsplit=1)[0]  # "Notes: what did each person say ...?"
+    for number, line in enumerate(text.splitlines()[notes_line - 1 :], start=notes_line):
+        if first in line:
+            raise ConfigError(
+                f"{path}:{number}: notes: still the instructions `gifts new-interview` wrote; "
+                "replace them with your notes (or delete them)"
+            )
 
 
 def _cadence(value: Any, fail: Any) -> dict[str, float]:
@@ -349,12 +368,16 @@ def _person(
     name = person.get("name")
     if not isinstance(name, str) or not name.strip():
         raise fail("name", f"each interviewer needs a non-empty name (interviewer {index + 1})", node)
+    if name.split()[0].lower() == PLACEHOLDER_NAME.split()[0].lower():
+        raise fail("name", f"{name.strip()!r} is the placeholder `gifts new-interview` wrote: write their name", node)
     for key in ("role", "email"):
         if person.get(key) is not None and not isinstance(person.get(key), str):
             raise fail(key, "must be a string", node)
     said = _strings(person.get("interests") or [])
     if said is None:
         raise fail("interests", f"{name}: must be a list of non-empty strings", node)
+    if any(text.lower() == PLACEHOLDER_INTEREST for text in said):
+        raise fail("interests", f"{name}: {PLACEHOLDER_INTEREST!r} is the example `gifts new-interview` wrote", node)
     lists = {}
     for key in ("pin", "ban"):
         found = _strings(person.get(key, []))
@@ -450,7 +473,8 @@ def _pad(value: str, width: int = 24) -> str:
 
 
 def scaffold(company: str, date: dt.date, position: str | None, names: list[str]) -> str:
-    """The text of a new interview file with every field commented; it validates as it is."""
+    """The text of a new interview file with every field commented; it validates once its placeholders
+    (PLACEHOLDER_NAME without --interviewer, the notes instructions) are replaced."""
 
     def quoted(text: str) -> str:
         return json.dumps(text, ensure_ascii=False)  # a JSON string is a valid YAML scalar

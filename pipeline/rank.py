@@ -2,7 +2,9 @@
 
 A contact's score for a document is the best over its interests taken one at a time, never a
 blend of them, so a person with two unrelated interests gets documents for each, not documents
-that sit halfway between.
+that sit halfway between. A list holds no filler (every score clears an absolute floor and a share
+of its interest's best), tells each story once (pipeline/stories.py), and is in the order of the
+score it shows.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any
@@ -18,12 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import stories
 from pipeline.config import RankSettings
 from pipeline.interviews import Contact
 from pipeline.retrieval import HybridIndex, QueryScores, RetrievalSettings
 
 DOC_COLUMNS = ("id", "title", "url", "source_id", "source_title", "published", "words", "text")
-NEAR_DUPLICATE = 0.92  # cosine of mean document vectors above which two documents tell one story
+NEAR_DUPLICATE = 0.92  # cosine of mean document vectors above which two documents are one text, whatever their dates
 MMR_LAMBDA = 0.25
 READABLE_WORDS = 400  # about two minutes of reading: below this a page is thin, if not a stub
 
@@ -42,6 +45,7 @@ class Suggestion:
     snippet: str | None
     best_passage: str
     parts: dict[str, float] = field(default_factory=dict)
+    also: tuple[str, ...] = ()  # other documents telling the same story (other outlets), best first
 
 
 def suggestion_id(contact_id: str, doc_id: str) -> str:
@@ -112,6 +116,9 @@ class DocPriors:
     quality: np.ndarray  # readability prior in [0, 1]
     allowed: np.ndarray  # passes the contact-independent hard filters
     rows: Mapping[str, tuple[int, ...]]  # document id -> its rows
+    days: np.ndarray  # publication day numbers, NaN when undated (stories.day_numbers)
+    words: np.ndarray  # words of text: of two equal scores, the more complete article goes first
+    titles: tuple[str, ...]  # headlines, for telling stories apart
 
     def excluded_rows(self, excluded: set[str]) -> np.ndarray:
         """Rows of the documents in `excluded` (a contact's history), ascending."""
@@ -129,6 +136,9 @@ def doc_priors(docs: pd.DataFrame, settings: RankSettings, today: dt.date) -> Do
         quality=readability(docs["words"].fillna(0).to_numpy()),
         allowed=_allowed(docs, settings),
         rows={doc_id: tuple(found) for doc_id, found in rows.items()},
+        days=stories.day_numbers(docs["published"].tolist()),
+        words=np.asarray(docs["words"].fillna(0).to_numpy(), dtype=np.float64),
+        titles=tuple(str(t) if isinstance(t, str) else "" for t in docs["title"]),
     )
 
 
@@ -139,42 +149,55 @@ def _select(
     doc_vectors: np.ndarray,
     k: int,
     must_cover: set[int] | None = None,
-) -> list[int]:
-    """Greedy MMR that first gives every interest its best document, and never takes a near-duplicate.
+    same_story: Callable[[int, np.ndarray], np.ndarray] | None = None,
+) -> list[tuple[int, list[int]]]:
+    """Greedy MMR that first gives every interest its best document, and tells each story once.
 
-    `must_cover` limits that first pass to some interests (said ones: an inferred interest earns a
-    place on its score alone); None covers every interest.
+    Returns (document, the others of its story) pairs, in the order picked. `order` ranks the
+    candidates best first; of one story, the first in `order` matching the same interest speaks for
+    it, the rest become its "also covered by". Near-duplicate texts are one story whatever their dates.
+
+    Args:
+        must_cover: limits the coverage pass to some interests (said ones: an inferred interest earns
+            a place on its score alone); None covers every interest.
+        same_story: (document, pool rows) -> which of them tell its story; None: near-duplicates only.
     """
-    chosen: list[int] = []
+    chosen: list[tuple[int, list[int]]] = []
     pool = list(order)
+    position = {doc: n for n, doc in enumerate(order)}
     covered: set[int] = set()
     # Each pool document's highest similarity to the chosen ones, updated once per pick (the same
-    # dot product the duplicate check needs) rather than recomputed against all of them per scan.
+    # dot product the story check needs) rather than recomputed against all of them per scan.
     closest: dict[int, float] = {}
     while pool and len(chosen) < k:
         best_i, best_value = -1, -np.inf
         uncovered = {int(interest_of[d]) for d in pool} - covered
         if must_cover is not None:
             uncovered &= must_cover
-        for position, doc in enumerate(pool):
+        for at, doc in enumerate(pool):
             if uncovered and int(interest_of[doc]) not in uncovered:
                 continue
             value = scores[doc] - MMR_LAMBDA * closest.get(doc, 0.0)
             if value > best_value:
-                best_i, best_value = position, value
+                best_i, best_value = at, value
         if best_i < 0:
             break
         doc = pool.pop(best_i)
-        covered.add(int(interest_of[doc]))
-        chosen.append(doc)
-        kept = []
-        for d in pool:
-            similarity = float(doc_vectors[d] @ doc_vectors[doc])
-            # Drop what now duplicates a chosen story, so a top k never holds one story twice.
-            if similarity < NEAR_DUPLICATE:
-                kept.append(d)
-                closest[d] = max(closest[d], similarity) if d in closest else similarity
-        pool = kept
+        rest = np.asarray(pool, dtype=np.int64)
+        similarity = doc_vectors[rest] @ doc_vectors[doc] if len(rest) else np.zeros(0, dtype=np.float32)
+        same = similarity >= NEAR_DUPLICATE
+        if same_story is not None and len(rest):
+            same |= same_story(doc, rest)
+        story = [doc, *(int(d) for d in rest[same])]
+        # The best-placed article of the story on the same interest speaks for it (coverage holds).
+        lead = min((d for d in story if interest_of[d] == interest_of[doc]), key=position.__getitem__)
+        covered.add(int(interest_of[lead]))
+        chosen.append((lead, sorted((d for d in story if d != lead), key=position.__getitem__)))
+        pool = []
+        for d, sim, merged in zip(rest.tolist(), similarity.tolist(), same.tolist(), strict=True):
+            if not merged:
+                pool.append(d)
+                closest[d] = max(closest[d], sim) if d in closest else sim
     return chosen
 
 
@@ -284,18 +307,17 @@ def rank_contact(
     # (`cols`, ascending rows) instead of every document. None: every document was scored.
     cols = _candidates(scores)
     parts = [s.full(n) if cols is None else s.over(cols) for s in scores]
-    per_interest = list(zip(contact.interests, parts, strict=True))
+    # Listed interests first, so that argmax (the first maximum) gives a tie to a listed interest.
+    per_interest = sorted(zip(contact.interests, parts, strict=True), key=lambda pair: pair[0].kind == "inferred")
+    inferred = np.array([interest.kind == "inferred" for interest, _ in per_interest])
     fused = np.stack([s.fused * interest.weight for interest, s in per_interest])
     which = fused.argmax(axis=0)
     columns = np.arange(fused.shape[1])
     dense = np.stack([s.dense for _, s in per_interest])[which, columns]
     lexical = np.stack([s.lexical for _, s in per_interest])[which, columns]
     best_rows = np.stack([s.best_passage for _, s in per_interest])[which, columns]
-    fresh, quality, mask = (
-        (priors.fresh, priors.quality, priors.allowed.copy())
-        if cols is None
-        else (priors.fresh[cols], priors.quality[cols], priors.allowed[cols])
-    )
+    rows = np.arange(n) if cols is None else cols
+    fresh, quality, mask = priors.fresh[rows], priors.quality[rows], priors.allowed[rows]
     blocked = priors.excluded_rows(excluded)
     if cols is None:
         mask[blocked] = False
@@ -306,19 +328,32 @@ def rank_contact(
     # of them, which is harmless (they are masked out below) but noisy.
     with np.errstate(invalid="ignore"):
         score = combine(base, fresh, quality, settings)
-    # The threshold is on semantic similarity: BM25 is scaled per query, so its top document
-    # always scores 1 even when it is only a weak match.
+    # A semantic threshold first: BM25 is scaled per query, so its top document always scores 1
+    # even when it is only a weak match.
     mask &= dense >= settings.min_score
+    mask &= _no_filler(score, which, inferred, mask, settings)
     keep = np.flatnonzero(mask)
-    # Stable, so ties keep document order, exactly as sorting every document and then filtering.
-    order = keep[np.argsort(-score[keep], kind="stable")].tolist()
-    said = {n for n, (interest, _) in enumerate(per_interest) if interest.kind != "inferred"}
+    # Best score first; of equal scores a listed interest's, then the longer article, then document
+    # order (exactly as sorting every document and then filtering).
+    order = keep[np.lexsort((keep, -priors.words[rows[keep]], inferred[which[keep]], -score[keep]))].tolist()
+    said = {n for n, is_inferred in enumerate(inferred) if not is_inferred}
     vectors = doc_vectors if cols is None else doc_vectors[cols]
-    picked = _select(order, score, which, vectors, settings.top_k, said)
+    titles = priors.titles
+    rule = stories.StoryRule(
+        cosine=settings.story_cosine, title_overlap=settings.story_title_overlap, days=settings.story_days
+    )
+
+    def same_story(local: int, others: np.ndarray) -> np.ndarray:
+        return stories.same_story(int(rows[local]), rows[others], doc_vectors, priors.days, titles, rule)
+
+    picked = _select(order, score, which, vectors, settings.top_k, said, same_story)
+    # The list is in the order of the score it shows; coverage decided what is in it, not where.
+    placed = {doc: n for n, doc in enumerate(order)}
+    picked.sort(key=lambda pick: placed[pick[0]])
     out = []
-    for rank, local in enumerate(picked, start=1):
+    for rank, (local, mates) in enumerate(picked, start=1):
         interest = per_interest[int(which[local])][0]
-        doc = local if cols is None else int(cols[local])
+        doc = int(rows[local])
         doc_id = str(docs["id"].iloc[doc])
         out.append(
             Suggestion(
@@ -340,6 +375,26 @@ def rank_contact(
                     "interest_weight": float(interest.weight),
                     "inferred": 1.0 if interest.kind == "inferred" else 0.0,
                 },
+                also=tuple(str(docs["id"].iloc[int(rows[m])]) for m in mates),
             )
         )
     return out
+
+
+def _no_filler(
+    score: np.ndarray, which: np.ndarray, inferred: np.ndarray, mask: np.ndarray, settings: RankSettings
+) -> np.ndarray:
+    """Which documents clear the floors on the score the report shows (README: how they were measured).
+
+    An absolute floor, higher for an inferred interest (never lower than a listed one's), and a share
+    of the best score for the same interest, so one good match is not padded with weak ones while a
+    second interest with a good match of its own keeps it.
+    """
+    floors = np.where(inferred, max(settings.inferred_floor, settings.score_floor), settings.score_floor)
+    with np.errstate(invalid="ignore"):
+        ok = mask & (score >= floors[which])
+    out = ok.copy()
+    for interest in np.unique(which[ok]):
+        on = ok & (which == interest)
+        out[on] = score[on] >= settings.relative_floor * float(score[on].max())
+    return np.asarray(out, dtype=bool)

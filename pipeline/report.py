@@ -27,20 +27,21 @@ from markupsafe import Markup, escape
 from pipeline.charts import scores_by_contact_svg
 from pipeline.config import Config
 from pipeline.display import quote_unsafe, redact_url, shown, strip_bidi
+from pipeline.sources import document_path
 from pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
-    "suggestion_id", "contact", "company", "rank", "score", "title", "url", "source",
+    "suggestion_id", "contact", "company", "rank", "score", "title", "url", "path", "source",
     "matched_interest", "best_passage", "published", "interest_snippet", "dense", "lexical", "freshness",
-    "decision",
+    "also_covered_by", "decision",
 )  # fmt: skip
 PARQUET_COLUMNS = (
     "suggestion_id", "contact_id", "contact", "company", "doc_id", "rank", "score", "dense", "lexical", "fused",
-    "freshness", "quality", "interest_weight", "title", "url", "source", "author", "published", "words",
+    "freshness", "quality", "interest_weight", "title", "url", "path", "source", "author", "published", "words",
     "matched_interest",
-    "interest_snippet", "best_passage",
+    "interest_snippet", "best_passage", "also_covered_by",
 )  # fmt: skip
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PASSAGE_CHARS = 420
@@ -188,7 +189,8 @@ def gather(
         interests.setdefault(r["contact_id"], []).append(dict(r))
     suggestions: dict[str, list[dict[str, Any]]] = {}
     for r in store.query(
-        "SELECT s.*, d.title, d.url, d.author, d.published, d.words, d.kind,"
+        "SELECT s.*, d.title, d.url, d.author, d.published, d.words, d.kind, d.guid, src.kind AS source_kind,"
+        " src.location AS source_location,"
         " COALESCE(src.title, src.location) AS source, i.snippet AS interest_snippet, i.kind AS interest_kind"
         " FROM suggestions s JOIN documents d ON d.id = s.doc_id JOIN sources src ON src.id = d.source_id"
         " LEFT JOIN interests i ON i.id = s.interest_id WHERE s.active = 1 ORDER BY s.contact_id, s.rank"
@@ -199,12 +201,15 @@ def gather(
             row[key] = shown(row[key])
         row["parts"] = json.loads(row["parts"] or "{}")
         row["href"] = safe_url(row["url"])
+        # A local file is known by where it lies: shown beside its title, empty for a web document.
+        row["path"] = shown(document_path(row["source_kind"], row["source_location"], row["guid"]))
         row["reading_minutes"] = max(1, round((row["words"] or 0) / WORDS_PER_MINUTE))
         passage = strip_bidi(clip(row["best_passage"] or ""))
         row["passage_html"] = highlight(passage, row["matched_interest"] or "")
         row["bar"] = score_bar(row["score"] or 0.0, row["parts"], *weights)
         row["draft"] = None  # a draft note, when the planner writes one
         suggestions.setdefault(row["contact_id"], []).append(row)
+    _stories_and_order(store, suggestions)
     cards = []
     closed = []
     for r in store.query("SELECT * FROM contacts ORDER BY company, name"):
@@ -237,6 +242,46 @@ def gather(
         )
     ]
     return cards, closed, sources
+
+
+def _stories_and_order(store: Store, suggestions: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Fill each row's "also" (the same story from other outlets) and "moved" (why it sits above a higher score).
+
+    "also" lists {source, title, href} of the story's other articles, one per outlet other than the
+    suggestion's own. "moved" is None when the list is in score order at that point, as the rank stage
+    leaves it; a feedback re-rank may place an item above a higher score, and then it says so.
+    """
+    rows = [row for found in suggestions.values() for row in found]
+    for row in rows:
+        raw = row.get("also")
+        row["also_ids"] = [str(d) for d in json.loads(raw)] if isinstance(raw, str) and raw else []
+    wanted = sorted({d for row in rows for d in row["also_ids"]})
+    docs: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), 500):  # well under SQLite's limit on bound parameters
+        batch = wanted[start : start + 500]
+        for r in store.query(
+            "SELECT d.id, d.title, d.url, COALESCE(src.title, src.location) AS source FROM documents d"
+            f" JOIN sources src ON src.id = d.source_id WHERE d.id IN ({','.join('?' * len(batch))})",
+            batch,
+        ):
+            docs[r["id"]] = {"source": shown(r["source"]), "title": shown(r["title"]), "href": safe_url(r["url"])}
+    for found in suggestions.values():
+        for at, row in enumerate(found):
+            outlets: dict[str, dict[str, Any]] = {}
+            for doc_id in row["also_ids"]:
+                other = docs.get(doc_id)
+                if other is not None and other["source"] != row["source"]:
+                    outlets.setdefault(other["source"], other)
+            row["also"] = list(outlets.values())
+            higher = max((float(r["score"] or 0.0) for r in found[at + 1 :]), default=float("-inf"))
+            row["moved"] = _why_moved(row) if higher > float(row["score"] or 0.0) else None
+
+
+def _why_moved(row: Mapping[str, Any]) -> str:
+    feedback = row["parts"].get("feedback")
+    if feedback is not None:
+        return f"placed here by your past sent and skipped decisions (feedback {float(feedback):.2f})"
+    return f'placed here as the best match for "{row["matched_interest"]}"'
 
 
 def _environment(markdown: bool) -> jinja2.Environment:
@@ -325,6 +370,13 @@ def follow_ups(
     env = drafts.environment(config.paths.templates)
     due: list[dict[str, Any]] = []
     next_due: dict[str, str] = {}
+    rows = [s for card in cards for s in card.suggestions]
+    texts, local = _document_texts(store, {s["doc_id"] for s in rows})
+    # One complete sentence of each article's body, the one closest to the interest ("" if none is).
+    quotes = drafts.article_quotes(
+        [(texts.get(s["doc_id"], ""), s["matched_interest"] or "", s["best_passage"]) for s in rows]
+    )
+    why_of = {s["id"]: quote for s, quote in zip(rows, quotes, strict=True)}
     for card in cards:
         follow = planned.get(card.contact_id)
         kind = "thank_you" if follow is not None and follow.due == "thank_you" else "follow_up"
@@ -332,13 +384,14 @@ def follow_ups(
         common: dict[str, Any] = {
             "tone": config.drafts.tone, "signature": config.drafts.signature, "name": card.name,
             "company": card.company, "position": card.position, "interview_date": card.interview_date,
+            "today": now.date(),
         }  # fmt: skip
         for s in card.suggestions:
-            interest = interests.get(s["interest_id"])
-            quote = (interest or {}).get("quote")
-            why = drafts.relevance_sentence(s["best_passage"] or "", s["matched_interest"], quote)
-            gift = drafts.Gift(s["title"], s["source"], s["href"], why)
-            s["draft"] = drafts.note(env, kind, interest=interest, gift=gift, **common)
+            interest = interests.get(s["interest_id"]) or {"text": s["matched_interest"]}
+            source = "" if s["doc_id"] in local else s["source"]  # a folder's name is not a publisher
+            gift = drafts.Gift(s["title"], source, s["href"], why_of[s["id"]])
+            article = texts.get(s["doc_id"], "")
+            s["draft"] = drafts.note(env, kind, interest=interest, gift=gift, article=article, **common)
         if follow is None:
             continue
         if follow.due is None:
@@ -349,8 +402,8 @@ def follow_ups(
         if chosen is not None:
             draft = chosen["draft"]
         else:
-            quoted = [i for i in card.interests if i.get("quote")]
-            draft = drafts.note(env, "thank_you", interest=quoted[0] if quoted else None, gift=None, **common)
+            listed = [i for i in card.interests if i.get("kind") == "said"] or card.interests
+            draft = drafts.note(env, "thank_you", interest=listed[0] if listed else None, gift=None, **common)
         due.append(
             {
                 "contact_id": card.contact_id, "name": card.name, "company": card.company, "kind": follow.due,
@@ -359,6 +412,21 @@ def follow_ups(
             }
         )  # fmt: skip
     return due, next_due
+
+
+def _document_texts(store: Store, ids: set[str]) -> tuple[dict[str, str], set[str]]:
+    """(extracted text by document id, bidi controls stripped; ids of the user's own local files)."""
+    texts: dict[str, str] = {}
+    local: set[str] = set()
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):  # well under SQLite's limit on bound parameters
+        batch = ordered[start : start + 500]
+        sql = "SELECT d.id, d.text, s.kind FROM documents d JOIN sources s ON s.id = d.source_id WHERE d.id IN ({})"
+        for r in store.query(sql.format(",".join("?" * len(batch))), batch):
+            texts[r["id"]] = strip_bidi(r["text"] or "")
+            if r["kind"] == "folder":
+                local.add(r["id"])
+    return texts, local
 
 
 def write_report(store: Store, config: Config, now: dt.datetime, timings: Mapping[str, float] | None = None) -> Path:
@@ -395,9 +463,11 @@ def suggestion_rows(cards: Sequence[Card]) -> list[dict[str, Any]]:
                     "dense": parts.get("dense"), "lexical": parts.get("lexical"), "fused": parts.get("fused"),
                     "freshness": parts.get("freshness"), "quality": parts.get("quality"),
                     "interest_weight": parts.get("interest_weight"),
-                    "title": s["title"], "url": shown(s["url"]), "source": s["source"], "author": s.get("author"),
+                    "title": s["title"], "url": shown(s["url"]), "path": s.get("path"), "source": s["source"],
+                    "author": s.get("author"),
                     "published": s["published"], "words": s.get("words"), "matched_interest": s["matched_interest"],
                     "interest_snippet": s["interest_snippet"], "best_passage": s["best_passage"],
+                    "also_covered_by": ", ".join(a["source"] for a in s.get("also", [])),
                 }
             )  # fmt: skip
     return rows
@@ -417,8 +487,9 @@ def _write_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
         for r in rows:
             row = (
                 r["suggestion_id"], r["contact"], r["company"], r["rank"], r["score"], r["title"],
-                safe_url(r["url"]) or "", r["source"], r["matched_interest"], r["best_passage"], r["published"] or "",
-                r["interest_snippet"] or "", r["dense"], r["lexical"], r["freshness"], "",
+                safe_url(r["url"]) or "", r.get("path") or "", r["source"], r["matched_interest"], r["best_passage"],
+                r["published"] or "", r["interest_snippet"] or "", r["dense"], r["lexical"], r["freshness"],
+                r.get("also_covered_by") or "", "",
             )  # fmt: skip
             writer.writerow([csv_field(v) for v in row])
     tmp.replace(path)

@@ -208,7 +208,9 @@ def _profile(ctx: Context) -> Counter[str]:
         return model
 
     # Inferring interests needs the model, loaded only when an interview file changed.
-    return profile.profile_interviews(ctx.store, ctx.config.paths.interviews, ctx.config.interests, embedder)
+    return profile.profile_interviews(
+        ctx.store, ctx.config.paths.interviews, ctx.config.interests, embedder, candidate=ctx.config.drafts.signature
+    )
 
 
 def _embed(ctx: Context) -> Counter[str]:
@@ -303,6 +305,7 @@ def _rank(ctx: Context) -> Counter[str]:
                     "id": s.id, "contact_id": s.contact_id, "doc_id": s.doc_id, "run_id": run_id, "active": 1,
                     "rank": s.rank, "score": s.score, "parts": json.dumps(s.parts), "interest_id": s.interest_id,
                     "matched_interest": s.matched_interest, "best_passage": s.best_passage,
+                    "also": json.dumps(list(s.also)),
                 },
             )  # fmt: skip
         ctx.store.set_meta("rank_fingerprint", fingerprint)

@@ -36,6 +36,14 @@ def source_id(kind: str, location: str) -> str:
     return f"{kind}-{hashlib.sha256(location.encode()).hexdigest()[:12]}"
 
 
+def document_path(source_kind: str | None, location: str | None, guid: str | None) -> str | None:
+    """Where a local file lies on disk: its folder source's location joined with its guid (the file's
+    path inside the folder); None for a web document."""
+    if source_kind != "folder" or not location or not guid:
+        return None
+    return f"{location.rstrip('/')}/{guid}"
+
+
 def _is_http(url: str) -> bool:
     try:
         parts = urlsplit(url)

@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline.config import Config
 from pipeline.display import shown
+from pipeline.sources import document_path
 from pipeline.store import Store
 
 
@@ -21,6 +22,7 @@ def collect(config: Config) -> dict[str, Any]:
         "store": str(config.paths.store),
         "sources": [],
         "documents": {},
+        "failed_files": [],
         "contacts": [],
         "runs": [],
     }
@@ -39,6 +41,19 @@ def collect(config: Config) -> dict[str, Any]:
         info["documents"] = {
             r["state"]: r["n"] for r in store.query("SELECT state, COUNT(*) AS n FROM documents GROUP BY state")
         }
+        # Local files that could not be read, each by the path a person finds it at.
+        info["failed_files"] = [
+            {
+                "path": shown(document_path("folder", r["location"], r["guid"])),
+                "state": r["state"],
+                "reason": shown(r["reason"]),
+            }
+            for r in store.query(
+                "SELECT s.location, d.guid, d.state, d.reason FROM documents d JOIN sources s ON s.id = d.source_id"
+                " WHERE s.kind = 'folder' AND d.state IN ('extract_failed', 'too_large', 'blocked')"
+                " ORDER BY s.location, d.guid"
+            )
+        ]
         info["contacts"] = [
             {key: shown(value) for key, value in dict(r).items()}
             for r in store.query(

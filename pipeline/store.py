@@ -164,6 +164,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE documents ADD COLUMN fetch_attempts INTEGER NOT NULL DEFAULT 0;
     """,
+    # 5: one story once: a suggestion names the other outlets' articles on the same story.
+    """
+    ALTER TABLE suggestions ADD COLUMN also TEXT;       -- JSON: ids of the same story's other documents
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

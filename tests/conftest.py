@@ -61,6 +61,27 @@ class FakeEmbedder:
         return out / np.where(norms == 0, 1, norms)
 
 
+UNCALIBRATED = {"score_floor": 0.0, "relative_floor": 0.0}
+
+
+def uncalibrated(config: Path) -> Path:
+    """Set a workspace's no-filler floors for listed interests to 0 for the FakeEmbedder; returns the file.
+
+    The floors were measured on the real model's scores (benchmarks/calibrate_rank.py); the fake
+    vectors score on another scale, as the tests that lower `min_score` for them know. An inferred
+    interest keeps its own, higher bar.
+    """
+    text = config.read_text(encoding="utf-8")
+    for key, value in UNCALIBRATED.items():
+        text, found = re.subn(rf"^{key} = [^#\n]*", f"{key} = {value} ", text, flags=re.M)
+        if not found:
+            text = re.sub(r"^\[rank\]\n", f"[rank]\n{key} = {value}\n", text, count=1, flags=re.M)
+            if f"{key} =" not in text:
+                text += f"\n[rank]\n{key} = {value}\n"
+    config.write_text(text, encoding="utf-8")
+    return config
+
+
 def nightly_fake() -> FakeEmbedder:
     """A FakeEmbedder keyed like the nightly model, so the runner accepts its vectors."""
     from pipeline.embed import model_key

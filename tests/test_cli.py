@@ -121,6 +121,23 @@ def test_status_json(ran_workspace: tuple[Path, dict, dict]) -> None:
     assert info["runs"][0]["status"] == "ok"
 
 
+def test_status_names_a_local_file_that_could_not_be_read_by_its_path(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "broken.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    (tmp_path / "inbox" / "notes.txt").write_text("Consumer Lag, Measured\n\n" + "lag " * 200, encoding="utf-8")
+    config = tmp_path / "gifts.toml"
+    config.write_text('[sources]\nfolders = ["inbox"]\n', encoding="utf-8")
+    for stage in ("parse", "extract"):
+        _run(config, stage)
+    code, out = _run(config, "status", "--json")
+    assert code == 0
+    (failed,) = json.loads(out)["failed_files"]
+    assert failed["path"].endswith("/inbox/broken.pdf") and Path(failed["path"]).is_file()
+    assert failed["state"] == "extract_failed" and failed["reason"].startswith("pdf: ")
+    code, out = _run(config, "status")
+    assert code == 0 and f"files not read:\n  {failed['path']}: extract_failed (pdf: " in out
+
+
 def test_bad_config_is_one_line_naming_file_line_and_key(tmp_path: Path) -> None:
     config = tmp_path / "gifts.toml"
     config.write_text('[rank]\ntop_k = "five"\n', encoding="utf-8")

@@ -68,7 +68,9 @@ def test_unreadable_manifest_is_a_model_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_locate_model_unknown_name_lists_the_known_ones(manifest: dict[str, Any]) -> None:
-    with pytest.raises(ModelError, match=r"'gpt-9' is not in the model manifest \(known: all-MiniLM-L6-v2, en_core_web_sm\)"):
+    with pytest.raises(
+        ModelError, match=r"'gpt-9' is not in the model manifest \(known: all-MiniLM-L6-v2, en_core_web_sm\)"
+    ):
         locate_model("gpt-9", manifest, None)
 
 

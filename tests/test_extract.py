@@ -68,6 +68,121 @@ def test_markdown_heading_is_stripped_from_the_title() -> None:
     assert result.text == "# My notes\n\nbody text here"
 
 
+# -- titles of local files: from the content, never "Untitled", a site's name or "Abstract¶" ------------
+BODY = (
+    "Teams that adopt data contracts agree on the shape of every event before it ships, and the producers"
+    " test against that agreement in their own pipelines. "
+) * 4
+
+
+def _pdf(lines: list[tuple[str, int]], title: str | None = None) -> bytes:
+    """A one-page PDF drawn with reportlab: (text, font size) lines; `title` the /Title (None: reportlab's
+    own default, "untitled")."""
+    import io
+
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    pdf = canvas.Canvas(buffer, invariant=1)
+    if title is not None:
+        pdf.setTitle(title)
+    y = 760.0
+    for text, size in lines:
+        pdf.setFont("Helvetica", size)
+        pdf.drawString(72, y, text)
+        y -= size + 8
+    pdf.showPage()
+    pdf.save()
+    return buffer.getvalue()
+
+
+PAPER = [
+    ("Research Digest: White Papers", 9),
+    ("Contract Testing for Event", 20),
+    ("Streams in Practice", 20),
+    ("Abstract", 13),
+    *[(BODY[i : i + 90], 10) for i in range(0, 900, 90)],
+]
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [None, "Untitled", "Microsoft Word - contracts_v3.docx", "contracts-final.pdf", "report_final_v3", "  ", "1234"],
+    ids=["reportlab-default", "untitled", "word", "file-name", "file-stem", "blank", "digits"],
+)
+def test_pdf_with_a_junk_title_is_titled_by_its_largest_heading(junk: str | None) -> None:
+    result = extract(_pdf(PAPER, junk), "pdf")
+    assert result.state == "extracted"
+    assert result.title == "Contract Testing for Event Streams in Practice"
+
+
+def test_pdf_with_a_meaningful_title_keeps_it() -> None:
+    result = extract(_pdf(PAPER, "Contract Testing for Event Streams: A Field Report"), "pdf")
+    assert result.title == "Contract Testing for Event Streams: A Field Report"
+
+
+def test_pdf_in_one_size_is_titled_by_its_first_title_like_line() -> None:
+    lines = [("Abstract", 10), ("Contract Testing for Event Streams", 10)]
+    lines += [(BODY[i : i + 90] + ".", 10) for i in range(0, 900, 90)]
+    result = extract(_pdf(lines), "pdf")
+    assert result.title == "Contract Testing for Event Streams"
+
+
+def test_pdf_with_no_title_at_all_has_none_and_keeps_its_file_name() -> None:
+    from pipeline.frames import extracted_fields
+
+    lines = [(BODY[i : i + 90] + ".", 10) for i in range(0, 900, 90)]
+    result = extract(_pdf(lines), "pdf")
+    assert result.state == "extracted" and result.title is None
+    assert extracted_fields(result, "pdf", "contracts final", None)["title"] == "contracts final"
+
+
+def _doc_page(name: str, version: str = "v20.20.2") -> bytes:
+    """A Node.js documentation page as the site writes it: the site's name in the banner's lone h1 and
+    in the <title>, the page's own heading an h2 with a "#" permalink."""
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>{name} | Node.js {version} Documentation</title></head><body>
+<div id="content"><div id="column2" class="interior" role="navigation"><ul><li>About this documentation</li>
+<li>Assertion testing</li></ul></div>
+<div id="column1" data-id="{name.lower()}" class="interior">
+<header class="header"><div class="header-container"><h1>Node.js {version} documentation</h1></div></header>
+<details id="toc"><summary>Table of contents</summary><ul><li>{name}</li></ul></details>
+<div id="apicontent"><h2>{name}<span><a class="mark" href="#{name.lower()}" id="{name.lower()}">#</a></span></h2>
+<p>The {name.lower()} module provides utilities. {BODY}</p><p>{BODY}</p></div></div></div></body></html>""".encode()
+
+
+NODE_PAGES = ("Path", "File system", "Events", "Streams", "HTTP", "Buffer", "Child process")
+
+
+def test_documentation_pages_sharing_the_site_title_get_their_own_headings() -> None:
+    titles = [extract(_doc_page(name), "html").title for name in NODE_PAGES]
+    assert titles == list(NODE_PAGES)  # not seven times "Node.js v20.20.2 documentation"
+
+
+def test_a_site_wide_title_yields_to_the_page_h1() -> None:
+    page = f"""<html><head><title>Field Notes on Accessible Software</title></head><body>
+<header class="masthead"><h1>Field Notes on Accessible Software</h1></header>
+<main><h1>Keyboard Traps in Admin Panels</h1><p>{BODY}</p><p>{BODY}</p></main></body></html>"""
+    assert extract(page.encode(), "html").title == "Keyboard Traps in Admin Panels"
+
+
+def test_the_site_name_is_dropped_from_the_page_title() -> None:
+    page = f"""<html><head><title>Keyboard Traps in Admin Panels | Field Notes</title></head><body>
+<article><header><h1>Keyboard Traps in Admin Panels</h1></header><p>{BODY}</p><p>{BODY}</p></article>
+</body></html>"""
+    assert extract(page.encode(), "html").title == "Keyboard Traps in Admin Panels"
+
+
+def test_a_pilcrow_and_a_section_heading_are_never_the_title() -> None:
+    sphinx = f"""<html><head><title>Abstract¶</title></head><body><div class="body" role="main">
+<section id="abstract"><h1>Abstract<a class="headerlink" href="#abstract">¶</a></h1><p>{BODY}</p></section>
+<section><h2>Contract Testing for Event Streams<a class="headerlink" href="#c">¶</a></h2><p>{BODY}</p></section>
+</div></body></html>"""
+    assert extract(sphinx.encode(), "html").title == "Contract Testing for Event Streams"
+    text = extract("Abstract¶\n\nContract Testing for Event Streams\n\n".encode() + BODY.encode(), "text")
+    assert text.title == "Contract Testing for Event Streams"
+
+
 def test_text_with_invalid_utf8_is_replaced_not_raised() -> None:
     result = extract(b"caf\xe9 \xff notes", "text")
     assert result.state == "extracted"

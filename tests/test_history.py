@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import NOW, SAMPLE, nightly_fake
+from conftest import NOW, SAMPLE, nightly_fake, uncalibrated
 
 from pipeline.cli import main
 from pipeline.config import load
@@ -35,9 +36,13 @@ def test_sent_skipped_and_refused_documents_are_excluded_for_that_contact_only()
     assert "ed" not in out.docs
 
 
-def test_never_refuses_a_whole_source_or_just_a_topic() -> None:
+def test_never_refuses_a_document_a_whole_source_or_just_a_topic() -> None:
+    document = exclusions([Action("ed", "d1", "never", _at(1), "document")], DOCS, COMPANY, TODAY, 90)
+    assert document.docs["ed"] == {"d1"} and not document.interests
     source = exclusions([Action("ed", "d1", "never", _at(1), "source")], DOCS, COMPANY, TODAY, 90)
     assert source.docs["ed"] == {"d1", "d2"}
+    legacy = exclusions([Action("ed", "d3", "never", _at(1))], DOCS, COMPANY, TODAY, 90)
+    assert legacy.docs["ed"] == {"d3", "d4"}  # recorded when a plain `never` meant the source
     topic = exclusions([Action("ed", "d1", "never", _at(1), "topic", "interest-7")], DOCS, COMPANY, TODAY, 90)
     assert topic.docs["ed"] == {"d1"} and topic.interests["ed"] == {"interest-7"}
 
@@ -58,7 +63,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(SAMPLE, target, ignore=shutil.ignore_patterns("interim", "processed"))
     text = (target / "gifts.toml").read_text(encoding="utf-8")
     (target / "gifts.toml").write_text(text.replace("min_score = 0.30", "min_score = 0.05"), encoding="utf-8")
-    config = load(target / "gifts.toml")
+    config = load(uncalibrated(target / "gifts.toml"))
     run(config, now=NOW, embedder_factory=nightly_fake)
     return target
 
@@ -157,3 +162,148 @@ def test_forget_removes_the_contact_everywhere_and_they_do_not_come_back(ws: Pat
     with Store(config.paths.store) as store:
         assert not store.scalar("SELECT COUNT(*) FROM contacts WHERE id LIKE 'tom-becker%'")
         assert store.scalar("SELECT COUNT(*) FROM contacts WHERE id LIKE 'priya-raman%'") == 1
+
+
+# -- never on a local file, never --source, never --topic, and nothing recorded twice --------------------
+# Two folder sources of local files and one interviewer with an interest served by each.
+LAG = "Kafka consumer lag and stream processing"
+A11Y = "accessibility audits of internal tools"
+LOCAL_FILES = {
+    "inbox/measuring-lag.txt": (
+        "Measuring Kafka Consumer Lag Without Guesswork",
+        "consumer lag kafka partitions offsets burrow exporter dashboards stream processing measurement",
+    ),
+    "inbox/autoscaling.md": (
+        "# Autoscaling Stream Processors on Consumer Lag",
+        "autoscaling stream processing consumer lag kafka replicas keda thresholds scaling policy",
+    ),
+    "inbox/lag-alerts.txt": (
+        "Consumer Lag Alerts That Do Not Wake Everyone",
+        "alerting consumer lag kafka stream processing pager thresholds runbooks on-call burn rate",
+    ),
+    "papers/keyboard-traps.txt": (
+        "Keyboard Traps in Admin Panels",
+        "accessibility audits internal tools keyboard traps focus order admin panels screen readers",
+    ),
+    "papers/audit-checklist.txt": (
+        "A Lightweight Accessibility Audit Checklist",
+        "accessibility audits internal tools checklist contrast labels forms dashboards back office",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def ran_local(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("local") / "ws"
+    for relative, (title, words) in LOCAL_FILES.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vocab = words.split()
+        sentences = [" ".join(vocab[i % len(vocab)] for i in range(n, n + 9)).capitalize() + "." for n in range(30)]
+        path.write_text(f"{title}\n\n{' '.join(sentences)}\n", encoding="utf-8")
+    (root / "interviews").mkdir()
+    (root / "interviews" / "acme.md").write_text(
+        "---\ncompany: Acme\ndate: 2026-11-20\nstatus: active\ninterviewers:\n"
+        f"  - name: Ada Byte\n    interests:\n      - {LAG}\n      - {A11Y}\n---\n"
+        "Ada worries about consumer lag and about the accessibility of their admin tools.\n",
+        encoding="utf-8",
+    )
+    config = root / "gifts.toml"
+    config.write_text('[sources]\nfolders = ["inbox", "papers"]\n[rank]\nmin_score = 0.05\n', encoding="utf-8")
+    run(load(uncalibrated(config)), now=NOW, embedder_factory=nightly_fake)
+    return root
+
+
+@pytest.fixture
+def local(ran_local: Path, tmp_path: Path) -> Path:
+    """A private copy of the local-files workspace; returns its gifts.toml."""
+    target = tmp_path / "ws"
+    shutil.copytree(ran_local, target, symlinks=True)
+    return target / "gifts.toml"
+
+
+def _next_night(config: Path, stages: tuple[str, ...] = ("rank", "report")) -> list[dict[str, str]]:
+    run(load(config), stages, now=NOW + dt.timedelta(days=1), embedder_factory=nightly_fake)
+    return _csv(config)[1]
+
+
+def _in(rows: list[dict[str, str]], folder: str) -> list[dict[str, str]]:
+    return [r for r in rows if f"/{folder}/" in r["path"]]
+
+
+def test_local_files_are_titled_from_their_content_and_show_their_path(ran_local: Path) -> None:
+    _, rows = _csv(ran_local / "gifts.toml")
+    titles = {Path(r["path"]).relative_to(ran_local).as_posix(): r["title"] for r in rows}
+    assert titles == {relative: title.lstrip("# ") for relative, (title, _) in LOCAL_FILES.items()}
+
+
+def test_never_on_a_local_file_hides_only_that_file(local: Path) -> None:
+    _, rows = _csv(local)
+    first, *others = _in(rows, "inbox")
+    assert len(others) == 2
+    code, out = _cli(local, "mark", first["suggestion_id"], "never")
+    assert code == 0, out
+    assert out.startswith(f"recorded: never again for Ada Byte: only the document {first['title']!r}")
+    assert f"(file {first['path']}), not the rest of 'inbox'" in out
+    again = {r["suggestion_id"] for r in _next_night(local)}
+    assert first["suggestion_id"] not in again
+    assert {r["suggestion_id"] for r in others} <= again  # the rest of the folder still counts
+
+
+def test_never_source_hides_the_whole_folder_and_says_how_many_documents(local: Path) -> None:
+    _, rows = _csv(local)
+    first = _in(rows, "inbox")[0]
+    code, out = _cli(local, "mark", first["suggestion_id"], "never", "--source")
+    assert code == 0, out
+    everything = "everything from the source 'inbox' (3 documents now, and any it adds later)"
+    assert out == f"recorded: never again for Ada Byte: {everything}\n"
+    again = _next_night(local)
+    assert not _in(again, "inbox")
+    assert len(_in(again, "papers")) == 2  # the other folder still comes
+
+
+def test_sent_twice_records_once(local: Path) -> None:
+    _, rows = _csv(local)
+    code, out = _cli(local, "mark", rows[0]["suggestion_id"], "sent")
+    assert code == 0 and out == f"recorded: {rows[0]['title']!r} (file {rows[0]['path']}) sent to Ada Byte\n"
+    code, again = _cli(local, "mark", rows[0]["suggestion_id"], "sent")
+    today = dt.date.today().isoformat()  # the CLI records at the real time
+    assert code == 0 and again == f"already recorded on {today}: {out[len('recorded: ') : -1]} (nothing changed)\n"
+    with Store(load(local).paths.store) as store:
+        assert store.scalar("SELECT COUNT(*) FROM actions WHERE action = 'sent'") == 1
+    code, out = _cli(local, "mark", rows[0]["suggestion_id"], "sent", "--source")
+    assert code == 2 and "--source goes with never" in out
+
+
+def test_log_reply_twice_records_once(local: Path) -> None:
+    code, out = _cli(local, "log", "reply", "ada")
+    assert code == 0 and out.startswith("recorded: a reply from Ada Byte")
+    code, again = _cli(local, "log", "reply", "Ada Byte", "--note", "the same reply, logged again")
+    assert code == 0 and again.startswith("already recorded: a reply from Ada Byte")
+    with Store(load(local).paths.store) as store:
+        assert store.scalar("SELECT COUNT(*) FROM actions WHERE action = 'reply'") == 1
+
+
+def test_never_topic_drops_the_interest_from_the_profile_for_good(local: Path) -> None:
+    _, rows = _csv(local)
+    row = next(r for r in rows if r["matched_interest"] == A11Y)
+    listed = re.compile(rf"^\s+\d+\. {re.escape(A11Y)}  \[", re.M)
+    code, shown = _cli(local, "profile", "--show", "ada")
+    assert code == 0 and listed.search(shown), shown
+    code, out = _cli(local, "mark", row["suggestion_id"], "never", "--topic")
+    assert (
+        code == 0 and out == f"recorded: never again for Ada Byte: the topic {A11Y!r}, dropped from their interests\n"
+    )
+    code, shown = _cli(local, "profile", "--show", "ada")
+    assert not listed.search(shown) and f"never --topic`: {A11Y}" in shown, shown
+    # The interview file read again (it changed) does not bring the interest back.
+    interview = local.parent / "interviews" / "acme.md"
+    interview.write_text(interview.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    again = _next_night(local, ("profile", "embed", "rank", "report"))
+    with Store(load(local).paths.store) as store:
+        assert store.scalar("SELECT COUNT(*) FROM interviews WHERE sha IS NOT NULL") == 1
+        assert not store.scalar("SELECT COUNT(*) FROM interests WHERE text = ?", (A11Y,))
+    served = {r["matched_interest"] for r in again}
+    assert A11Y not in served and LAG in served  # the other interest is still served
+    code, shown = _cli(local, "profile", "--show", "ada")
+    assert not listed.search(shown)

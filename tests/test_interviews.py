@@ -320,7 +320,7 @@ def test_sentences_are_attributed_to_the_person_named_until_the_next_name() -> N
     }
 
 
-def test_the_scaffold_validates_and_new_interview_never_overwrites(tmp_path: Path) -> None:
+def test_the_scaffold_validates_once_its_notes_are_written_and_new_interview_never_overwrites(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from pipeline.cli import main
@@ -331,6 +331,11 @@ def test_the_scaffold_validates_and_new_interview_never_overwrites(tmp_path: Pat
     result = CliRunner().invoke(main, [*args, "--interviewer", "Jo Smith", "--interviewer", "Al Bo"])
     assert result.exit_code == 0, result.output
     path = tmp_path / "interviews" / "2026-12-02-acme-freight.md"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    at = next(n for n, line in enumerate(lines, start=1) if line.startswith("Notes: what did each person say"))
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:{at}: notes: still the instructions"):
+        parse_interview(path)
+    path.write_text("\n".join(lines[: at - 1]) + "\nJo said the nightly loads break.\n", encoding="utf-8")
     interview = parse_interview(path)
     assert (interview.company, interview.date, interview.position) == ("Acme: Freight", dt.date(2026, 12, 2), None)
     assert [c.name for c in interview.contacts] == ["Jo Smith", "Al Bo"]
@@ -342,3 +347,32 @@ def test_the_scaffold_validates_and_new_interview_never_overwrites(tmp_path: Pat
     assert again.exit_code == 2 and "already exists" in again.stderr
     bad = CliRunner().invoke(main, [*args[:-1], "soon"])
     assert bad.exit_code == 2 and "--date" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "at"),
+    [
+        ("- name: Jo Smith", "- name: Interviewer Name", "name", "name:"),
+        ("- name: Jo Smith", "- name: Interviewer", "name", "name:"),
+        ("- Kafka consumer lag", "- what they want to achieve", "interests", "interests:"),
+    ],
+)
+def test_an_interview_still_holding_the_new_interview_placeholders_is_refused(
+    tmp_path: Path, old: str, new: str, field: str, at: str
+) -> None:
+    """No draft may greet "Hi Interviewer,": the file is refused with its line, in one line."""
+    path = tmp_path / "placeholder.md"
+    path.write_text(BASE.replace(old, new), encoding="utf-8")
+    line = next(n for n, text in enumerate(BASE.splitlines(), start=1) if at in text)
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}:{line}: {field}: .*new-interview") as caught:
+        parse_interview(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_fresh_scaffold_without_names_is_refused_at_its_placeholder_name(tmp_path: Path) -> None:
+    from pipeline.interviews import write_scaffold
+
+    path = write_scaffold(tmp_path, "Acme", dt.date(2026, 12, 2), None, [])
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if "Interviewer Name" in text)
+    with pytest.raises(ConfigError, match=rf":{line}: name: 'Interviewer Name' is the placeholder"):
+        parse_interview(path)

@@ -1,4 +1,4 @@
-"""Interests inferred from the notes (KeyBERT-style, with the project's embedder), pin and ban, and --show."""
+"""The profile stage: interviews, listed, pinned and inferred interests in the store, ban and pin, and --show."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from conftest import SAMPLE, FakeEmbedder
 
 from pipeline.cli import main
 from pipeline.config import InterestSettings
+from pipeline.contacts import describe
 from pipeline.interviews import parse_interview
-from pipeline.profile import candidate_phrases, describe, infer_interests, profile_interviews
+from pipeline.keyphrases import infer_interests
+from pipeline.profile import profile_interviews
 from pipeline.store import Store
 
 NOTES = """\
@@ -39,31 +41,6 @@ def _interview(tmp_path: Path, text: str = NOTES) -> Path:
     path = folder / "2026-11-20-acme.md"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def test_candidates_skip_stop_words_names_and_verb_endings() -> None:
-    found = candidate_phrases(["Jo said the battery telemetry drops out and the robot fleet grew."], ["Jo", "Smith"])
-    assert "battery telemetry" in found and "robot fleet" in found
-    assert not [p for p in found if "jo" in p.lower().split() or p.endswith("grew") or p.startswith("the ")]
-    assert found["battery telemetry"].startswith("Jo said")
-
-
-def test_inferred_interests_come_from_the_persons_own_sentences_with_snippet_weight_and_why(tmp_path: Path) -> None:
-    jo, al = parse_interview(_interview(tmp_path)).contacts
-    assert all("Al" not in s for s in jo.said) and al.said == (
-        "Al asked about hiring senior engineers and interview loops.",
-    )
-    inferred = infer_interests(jo, ["Jo", "Smith", "Al", "Bo"], FakeEmbedder(), InterestSettings(min_similarity=0.1))
-    texts = [i.text for i in inferred]
-    assert texts and len(texts) <= 3
-    assert any("battery telemetry" in t or "robot" in t for t in texts), texts
-    assert not any("kafka" in t.lower() and "lag" in t.lower() for t in texts)  # repeats the listed interest
-    for interest in inferred:
-        assert (interest.kind, interest.origin, interest.weight) == ("inferred", "notes", 0.8)
-        assert interest.snippet in jo.said and interest.why and "similarity" in interest.why
-        assert interest.quote and set(interest.text.lower().split()) <= set(
-            interest.snippet.lower().replace(",", "").split()
-        )
 
 
 def test_ban_drops_inferred_and_listed_interests_and_pin_adds_one(tmp_path: Path) -> None:
@@ -110,3 +87,37 @@ def test_profile_show_on_the_cli(workspace: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Priya Raman" in result.stdout and "cadence overrides: max_per_month 2, min_gap_days 10" in result.stdout
     assert "banned: data team" in result.stdout
+
+
+def test_a_store_inferred_by_another_method_or_blind_to_your_name_is_inferred_again(tmp_path: Path) -> None:
+    _interview(tmp_path, NOTES.replace("interview loops.", "interview loops with Kim Lee and the Kim Lee platform."))
+    settings = InterestSettings(min_similarity=0.0)
+    with Store(tmp_path / "gifts.sqlite") as store:
+        profile_interviews(store, tmp_path / "interviews", settings, FakeEmbedder)
+        inferred = [r["text"] for r in store.query("SELECT text FROM interests WHERE kind = 'inferred'")]
+        assert any("Kim Lee" in t for t in inferred)  # nobody said Kim Lee is the candidate
+        again = profile_interviews(store, tmp_path / "interviews", settings, FakeEmbedder, candidate="Kim Lee")
+        assert again["profiled"] == 1
+        inferred = [r["text"] for r in store.query("SELECT text FROM interests WHERE kind = 'inferred'")]
+        assert inferred and not [t for t in inferred if "Kim" in t or "Lee" in t]
+        store.set_meta("profile_settings", repr(settings))  # as the n-gram method stored it
+        assert profile_interviews(store, tmp_path / "interviews", settings, FakeEmbedder, "Kim Lee")["profiled"] == 1
+
+
+def test_the_readme_excerpt_of_profile_show_is_what_the_sample_prints(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from conftest import ROOT
+
+    from pipeline.config import load
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = readme.index("`gifts profile --show tom` prints")
+    block = readme[readme.index("```text\n", command) + 8 : readme.index("```", readme.index("```text\n", command) + 8)]
+    excerpt = [line.strip() for line in block.splitlines() if line.strip()]
+    config = load(SAMPLE / "gifts.toml")
+    with Store(tmp_path / "gifts.sqlite") as store:
+        profile_interviews(
+            store, SAMPLE / "interviews", config.interests, lambda: real_embedder, candidate=config.drafts.signature
+        )
+        shown = [line.strip() for line in describe(store, "tom").splitlines()]
+    start = shown.index(excerpt[0]) if excerpt[0] in shown else -1
+    assert start >= 0 and shown[start : start + len(excerpt)] == excerpt, "\n".join(shown)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -115,11 +116,13 @@ PRIVACY_INTEREST = ("i-privacy", "patient privacy and de-identification")
 VECTORS = {"i-kafka": _axis(KAFKA), "i-battery": _axis(BATTERY), "i-privacy": _axis(PRIVACY)}
 
 # Interest A (Kafka) has eight strong documents; interest B (battery) only two, and weaker ones.
+# The Kafka ones are eight stories a week apart (their vectors are as close as one story's).
 KAFKA_DOCS = [
     Doc(
         f"kafka-{i}",
         f"Kafka stream processing case study {i}: consumer lag and partitions.",
         (_toward(KAFKA, c, 10 + i),),
+        published=(TODAY - dt.timedelta(days=6 + 7 * i)).isoformat(),
     )
     for i, c in enumerate((0.90, 0.89, 0.88, 0.87, 0.86, 0.85, 0.84, 0.83))
 ]
@@ -312,3 +315,144 @@ def test_ranking_a_batch_with_run_priors_equals_one_contact_at_a_time(library: B
     )  # fmt: skip
     assert batch == [_rank(library, c, excluded[c.id]) for c in contacts]
     assert batch[0] and "kafka-0" not in {s.doc_id for s in batch[0]}
+
+
+# -- lists that are honest: one story once, no filler, score order, coverage, the inferred bar ------------
+
+
+def _scores_fall(suggestions: list[Suggestion]) -> bool:
+    return all(a.score >= b.score for a, b in itertools.pairwise(suggestions))
+
+
+OUTLET_COSINE = math.sqrt(0.85)  # each outlet's cosine to the topic, so that any two are 0.85 apart
+
+
+def test_one_story_from_three_outlets_is_one_suggestion_naming_the_others() -> None:
+    # Three outlets report one Kafka outage within two days: close vectors (0.85 between any two:
+    # not one text), different words. A fourth article, on another story, is as close to them (0.83)
+    # but was published a month earlier.
+    story = [
+        Doc("outage-wire", "Kafka outage at a broker vendor: consumer lag across partitions.",
+            (_toward(KAFKA, OUTLET_COSINE, 40),), published="2026-11-24", source_id="src-wire", source_title="Wire"),
+        Doc("outage-blog", "Kafka outage explained: what consumer lag did to stream processing.",
+            (_toward(KAFKA, OUTLET_COSINE, 41),), published="2026-11-23"),
+        Doc("outage-paper", "Kafka outage: stream processing firms count the cost.",
+            (_toward(KAFKA, OUTLET_COSINE, 42),), published="2026-11-25", source_id="src-paper", source_title="Paper"),
+    ]  # fmt: skip
+    other = Doc(
+        "partitions-guide", "Kafka stream processing: sizing partitions.", (_toward(KAFKA, 0.9, 43),),
+        published="2026-10-20",
+    )  # fmt: skip
+    built = _build([*story, other])
+    apart = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0, story_cosine=1.0, story_title_overlap=1.0)
+    by_score = [s.doc_id for s in apart if s.doc_id != "partitions-guide"]
+    assert len(apart) == 4 and _scores_fall(apart)
+    suggestions = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0)
+    assert [s.doc_id for s in suggestions] == [by_score[0], "partitions-guide"]
+    assert suggestions[0].also == tuple(by_score[1:])  # the best-matching speaks for the story; the rest, best first
+    assert suggestions[1].also == ()
+    # The same articles a week apart each are separate stories (a follow-up is news of its own).
+    spread = [dataclasses.replace(d, published=f"2026-11-{10 + 7 * i}") for i, d in enumerate(story)]
+    ids = [s.doc_id for s in _rank(_build([*spread, other]), _contact(KAFKA_INTEREST), relative_floor=0.0)]
+    assert set(ids) == {"outage-wire", "outage-blog", "outage-paper", "partitions-guide"}
+
+
+def test_of_equal_scores_the_more_complete_article_speaks_for_the_story() -> None:
+    short = Doc("story-short", "Kafka consumer lag report.", (_toward(KAFKA, 0.9, 40),), words=400)
+    long = Doc("story-long", "Kafka consumer lag report.", (_toward(KAFKA, 0.9, 40),), words=2400)
+    suggestions = _rank(_build([short, long]), _contact(KAFKA_INTEREST))
+    assert suggestions[0].score == _rank(_build([short]), _contact(KAFKA_INTEREST))[0].score
+    assert [(s.doc_id, s.also) for s in suggestions] == [("story-long", ("story-short",))]
+
+
+def test_one_good_match_is_not_padded_with_weak_ones() -> None:
+    # The good one shares the interest's words; the weak ones do not, so they score 0.7 x cosine.
+    good = Doc("good", "Kafka stream processing.", (_toward(KAFKA, 0.95, 10),))
+    weak = [
+        Doc(f"weak-{i}", "Notes from the field.", (_toward(KAFKA, c, 11 + i),)) for i, c in enumerate((0.8, 0.76, 0.4))
+    ]
+    built = _build([good, *weak])
+    suggestions = _rank(built, _contact(KAFKA_INTEREST))
+    assert [s.doc_id for s in suggestions] == ["good"]
+    # Without the floors the semantic threshold alone would have padded the list.
+    padded = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0, score_floor=0.0)
+    assert len(padded) == 4 and all(s.parts["dense"] >= RankSettings().min_score for s in padded)
+    # The relative floor is a share of the best score for the interest; the absolute floor holds too.
+    kept = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.5)
+    assert [s.doc_id for s in kept] == ["good", "weak-0", "weak-1"]
+    assert all(RankSettings().score_floor <= s.score < 0.75 * kept[0].score for s in kept[1:])
+    # Nothing good: no list at all rather than a weak one.
+    poor = [Doc(f"poor-{i}", "Notes from the field.", (_toward(KAFKA, c, 20 + i),)) for i, c in enumerate((0.6, 0.4))]
+    assert _rank(_build(poor), _contact(KAFKA_INTEREST)) == []
+
+
+def test_the_list_is_in_the_order_of_the_score_it_shows(library: Built) -> None:
+    # Coverage puts the battery document in the list; it no longer jumps ahead of better Kafka ones.
+    suggestions = _rank(library, _contact(KAFKA_INTEREST, BATTERY_INTEREST))
+    assert _scores_fall(suggestions)
+    assert [s.rank for s in suggestions] == [1, 2, 3, 4, 5]
+    assert suggestions[-1].doc_id == "battery-0"
+    assert suggestions[-1].score < suggestions[-2].score
+
+
+def test_a_second_interest_with_a_good_match_is_covered_however_far_below_the_first() -> None:
+    # Kafka's best scores near 1; battery's best only clears the absolute floor, far below 75% of
+    # Kafka's: the relative floor is per interest, so battery keeps its one good match.
+    battery = Doc("field-notes", "Notes from the field.", (_toward(BATTERY, 0.75, 30),))  # no shared words
+    built = _build([*KAFKA_DOCS, battery])
+    suggestions = _rank(built, _contact(KAFKA_INTEREST, BATTERY_INTEREST))
+    by_interest = {s.interest_id: s for s in reversed(suggestions)}
+    assert by_interest["i-battery"].doc_id == "field-notes"
+    assert by_interest["i-battery"].score < RankSettings().relative_floor * suggestions[0].score
+    assert by_interest["i-battery"].score >= RankSettings().score_floor
+    assert _scores_fall(suggestions)
+
+
+def _inferred(contact: Contact, key: str, text: str, weight: float = 1.0) -> Contact:
+    interest = Interest(id=key, contact_id=contact.id, text=text, snippet=None, kind="inferred", weight=weight)
+    return dataclasses.replace(contact, interests=(*contact.interests, interest))
+
+
+def test_an_inferred_interest_needs_a_higher_bar_than_a_listed_one() -> None:
+    settings = RankSettings()
+    assert settings.inferred_floor > settings.score_floor
+    # No shared words, no freshness or quality nudges: the shown score is 0.7 x the cosine.
+    nudges = {"freshness_weight": 0.0, "quality_weight": 0.0, "relative_floor": 0.0}
+    between = (settings.score_floor + settings.inferred_floor) / 2 / 0.7
+    above = (settings.inferred_floor + 0.05) / 0.7
+    built = _build([
+        Doc("between", "Unrelated words entirely.", (_toward(PRIVACY, between, 60),)),
+        Doc("above", "Other unrelated words.", (_toward(PRIVACY, above, 61),)),
+    ])  # fmt: skip
+    listed = _rank(built, _contact(PRIVACY_INTEREST), **nudges)
+    assert [s.doc_id for s in listed] == ["above", "between"]
+    inferred = _rank(built, _inferred(_contact(), "i-privacy", PRIVACY_INTEREST[1]), **nudges)
+    assert [s.doc_id for s in inferred] == ["above"]
+    assert inferred[0].parts["inferred"] == 1.0
+    # A workspace that raises the listed floor above the inferred one raises both.
+    assert _rank(built, _inferred(_contact(), "i-privacy", PRIVACY_INTEREST[1]), score_floor=0.9, **nudges) == []
+
+
+def test_a_listed_interest_wins_ties() -> None:
+    vectors = {**VECTORS, "i-privacy-inferred": VECTORS["i-privacy"]}
+    built = _build([Doc("privacy", "De-identification of patient records.", (_toward(PRIVACY, 0.9, 60),))])
+    contact = _inferred(_contact(), "i-privacy-inferred", PRIVACY_INTEREST[1])
+    contact = dataclasses.replace(contact, interests=(*contact.interests, _interest(contact.id, *PRIVACY_INTEREST)))
+    # The inferred interest is listed first and matches exactly as well: the listed one gets the credit.
+    result = rank_contact(
+        contact, vectors, built.index, built.docs, built.passage_texts, built.doc_vectors, set(), RankSettings(), TODAY
+    )
+    assert [s.interest_id for s in result] == ["i-privacy"]
+    # Two documents with equal scores, one per interest, and one slot: the listed interest's.
+    twins = _build([
+        Doc("for-inferred", "Same words here.", (_toward(BATTERY, 0.9, 60),)),
+        Doc("for-listed", "Same words here.", (_toward(PRIVACY, 0.9, 61),)),
+    ])  # fmt: skip
+    both = _inferred(_contact(PRIVACY_INTEREST), "i-battery", "Same words here about batteries")
+    both = dataclasses.replace(both, interests=tuple(reversed(both.interests)))
+    vectors = {**VECTORS}
+    result = rank_contact(
+        both, vectors, twins.index, twins.docs, twins.passage_texts, twins.doc_vectors, set(),
+        dataclasses.replace(RankSettings(), top_k=1), TODAY,
+    )  # fmt: skip
+    assert [s.doc_id for s in result] == ["for-listed"]

@@ -12,7 +12,8 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 import pytest
-from conftest import NOW, ROOT, FakeEmbedder, nightly_fake, write_acme_interview
+from conftest import NOW, ROOT, FakeEmbedder, nightly_fake, uncalibrated, write_acme_interview
+from markupsafe import escape as escape_html
 from pytest_httpserver import HTTPServer
 
 from pipeline import runner
@@ -31,6 +32,7 @@ from pipeline.report import (
     render,
     safe_url,
     score_bar,
+    suggestion_rows,
     write_report,
 )
 from pipeline.store import Store
@@ -232,7 +234,7 @@ def test_template_says_so_when_a_contact_has_no_gift() -> None:
 
 @pytest.fixture
 def sample_run(workspace: Path) -> tuple[Config, Path]:
-    config = load(workspace)
+    config = load(uncalibrated(workspace))
     key = model_key("all-MiniLM-L6-v2", ROOT / "models")
     result = runner.run(config, now=NOW, embedder_factory=lambda: FakeEmbedder(name=key))
     assert result.status == "ok"
@@ -593,6 +595,44 @@ def test_report_from_a_hostile_feed_stays_inert(tmp_path: Path, httpserver: HTTP
 # -- parquet and timings -------------------------------------------------------------------------------
 
 
+def test_a_local_file_is_shown_by_its_path_and_a_web_article_by_its_link(tmp_path: Path) -> None:
+    local = _suggestion(id="eeeeeeeeee", url=None, title="Contract Testing", path="/home/ana/inbox/contracts_v3.pdf")
+    web = _suggestion(id="ffffffffff", rank=2, title="Web")
+    hostile = _suggestion(id="0000000000", rank=3, url=None, path=f"/home/ana/inbox/{SCRIPT}.html")
+    context = _context([_card([local, web, hostile])])
+    html = render("report.html.j2", **context)
+    markdown = render("report.md.j2", **context)
+    assert "file <code>/home/ana/inbox/contracts_v3.pdf</code>" in html
+    assert "\n   file /home/ana/inbox/contracts\\_v3.pdf\n" in markdown
+    assert "\n   <https://example.org/a>\n" in markdown  # a web article keeps its link, with no path
+    _assert_inert(html)
+    _assert_inert_markdown(markdown)
+    _write_csv(tmp_path / "s.csv", suggestion_rows(context["cards"]))
+    rows = _csv_rows_at(tmp_path / "s.csv")
+    assert [(r["path"], r["url"]) for r in rows[:2]] == [
+        ("/home/ana/inbox/contracts_v3.pdf", ""),
+        ("", "https://example.org/a"),
+    ]
+
+
+def test_sample_local_files_have_their_path_and_a_title_from_their_content(sample_run: tuple[Config, Path]) -> None:
+    import pandas as pd
+
+    config, folder = sample_run
+    rows = _csv_rows(folder)
+    local = [r for r in rows if r["path"]]
+    assert local, "the sample's inbox files are suggested"
+    for row in local:
+        path = Path(row["path"])
+        assert path.is_file() and path.parent == config.root / "inbox"
+        assert row["url"] == "" and row["title"] != path.stem.replace("-", " ")
+    assert all(r["url"] for r in rows if not r["path"])
+    assert md_text(row["path"]) in (folder / "report.md").read_text(encoding="utf-8")
+    assert row["path"] in (folder / "index.html").read_text(encoding="utf-8")
+    frame = pd.read_parquet(folder / "suggestions.parquet")
+    assert set(frame["path"].dropna()) == {r["path"] for r in local}
+
+
 def test_parquet_holds_the_score_parts_of_every_csv_row(sample_run: tuple[Config, Path]) -> None:
     import pandas as pd
 
@@ -733,3 +773,68 @@ def test_links_stored_before_canonical_urls_were_encoded_are_still_escaped(tmp_p
 def _csv_rows_at(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+# -- one story once, and lists in score order ------------------------------------------------------------
+
+
+def test_template_names_the_other_outlets_and_why_an_item_moved() -> None:
+    other = {"source": HOSTILE, "title": HOSTILE, "href": "https://example.org/elsewhere"}
+    plain = {"source": "Local Paper", "title": "Plague case confirmed", "href": None}
+    moved = "placed here by your past sent and skipped decisions (feedback 0.81)"
+    suggestions = [
+        _suggestion(also=[other, plain], moved=moved, score=0.5),
+        _suggestion(id="bbbbbbbbbb", rank=2, score=0.55),
+    ]
+    context = _context([_card(suggestions)])
+    html = render("report.html.j2", **context)
+    markdown = render("report.md.j2", **context)
+    _assert_inert(html)
+    _assert_inert_markdown(markdown)
+    assert 'also covered by <a href="https://example.org/elsewhere"' in html
+    assert '<span title="Plague case confirmed">Local Paper</span></div>' in html
+    assert html.count("also covered by") == 1 and f"&middot; {moved}" in html
+    assert "\n   also covered by " in markdown and ", Local Paper\n" in markdown
+    assert markdown.count("also covered by") == 1 and f"; {moved}\n" in markdown
+
+
+def test_report_shows_the_same_story_from_other_outlets_and_explains_a_moved_item(
+    sample_run: tuple[Config, Path],
+) -> None:
+    config, _ = sample_run
+    with Store(config.paths.store) as store:
+        rows = store.query(
+            "SELECT s.id, s.contact_id, s.doc_id, s.score, d.source_id FROM suggestions s"
+            " JOIN documents d ON d.id = s.doc_id WHERE s.active = 1 ORDER BY s.contact_id, s.rank"
+        )
+        first = rows[0]
+        mine = [r for r in rows if r["contact_id"] == first["contact_id"]]
+        assert len(mine) >= 2 and mine[0]["score"] >= mine[1]["score"]  # the rank stage's lists fall
+        others = store.query(
+            "SELECT d.id, d.title, COALESCE(s.title, s.location) AS source FROM documents d"
+            " JOIN sources s ON s.id = d.source_id WHERE d.state = 'extracted' AND d.source_id != ? LIMIT 2",
+            (first["source_id"],),
+        )
+        # This story was also told by two other outlets (or one outlet twice: named once).
+        also = [others[0]["id"], others[0]["id"], others[1]["id"]]
+        # A feedback re-rank placed the second item first, above a higher score.
+        parts = {"dense": 0.5, "lexical": 0.5, "freshness": 1.0, "feedback": 0.81, "base_rank": 2}
+        with store.transaction():
+            store.db.execute("UPDATE suggestions SET also = ? WHERE id = ?", (json.dumps(also), first["id"]))
+            store.db.execute(
+                "UPDATE suggestions SET score = ?, parts = ? WHERE id = ?",
+                (mine[1]["score"] - 0.1, json.dumps(parts), first["id"]),
+            )
+        folder = write_report(store, config, NOW + dt.timedelta(days=4))
+    names = list(dict.fromkeys(r["source"] for r in others))
+    html = (folder / "index.html").read_text(encoding="utf-8")
+    markdown = (folder / "report.md").read_text(encoding="utf-8")
+    section = html[html.index(f'id="s-{first["id"]}"') :]
+    section = section[: section.index("</li>")]
+    assert "also covered by" in section and all(str(escape_html(n)) in section for n in names)
+    assert "placed here by your past sent and skipped decisions (feedback 0.81)" in section
+    assert f"also covered by {', '.join(md_text(n) for n in names)}\n" in markdown
+    csv_rows = {r["suggestion_id"]: r for r in _csv_rows(folder)}
+    assert "also_covered_by" in CSV_COLUMNS and "also_covered_by" in PARQUET_COLUMNS
+    assert csv_rows[first["id"]]["also_covered_by"] == ", ".join(names)
+    assert all(r["also_covered_by"] == "" for key, r in csv_rows.items() if key != first["id"])
