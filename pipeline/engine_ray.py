@@ -18,9 +18,9 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,15 +28,13 @@ import pandas as pd
 from pipeline import dedupe, frames, ingest, pages, profile, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
+from pipeline.context import Context, rank_inputs
 from pipeline.errors import ConfigError, GiftsError
 from pipeline.extract import Extracted, sniff_kind
 from pipeline.fetch import Fetcher
 from pipeline.offline import OFFLINE_ENV, keep_offline
 from pipeline.rank import Suggestion
 from pipeline.workers import ExtractPool, Task
-
-if TYPE_CHECKING:
-    from pipeline.runner import Context
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +354,7 @@ def embed(ctx: Context) -> Counter[str]:
     interests = {vectors.text_sha(r["text"]): r["text"] for r in ctx.store.query("SELECT text FROM interests")}
     missing = vectors.missing_texts(ctx.store, ctx.model, interests)
     if missing:
-        vectors.embed_texts(ctx.store, ctx.embedder(), missing)
+        vectors.embed_texts(ctx.store, ctx.checked_embedder(), missing)
     return Counter({"passaged": len(to_cut), "embedded": len(todo) + len(missing)})
 
 
@@ -401,8 +399,6 @@ class Rank:
 
 
 def rank_all(ctx: Context) -> list[Suggestion]:
-    from pipeline.runner import rank_inputs
-
     corpus = load_corpus(ctx)
     contacts = profile.load_contacts(ctx.store)
     if corpus.docs.empty or not contacts:
@@ -418,3 +414,24 @@ def rank_all(ctx: Context) -> list[Suggestion]:
     order = {c.id: n for n, c in enumerate(contacts)}  # the local engine's order: contact, then rank
     out = out.assign(_c=out["contact_id"].map(order)).sort_values(["_c", "rank"], kind="stable")
     return frames.suggestions_from_frame(out.drop(columns=["_c"]))
+
+
+class RayEngine:
+    """The heavy stages as Ray Data pipelines over the same batch functions as the local engine."""
+
+    name = "ray"
+
+    def session(self, config: Config, address: str | None) -> AbstractContextManager[object]:
+        return session(config, address)
+
+    def fetch_pages(self, ctx: Context) -> Counter[str]:
+        return fetch_pages(ctx)
+
+    def extract(self, ctx: Context) -> Counter[str]:
+        return extract(ctx)
+
+    def embed(self, ctx: Context) -> Counter[str]:
+        return embed(ctx)
+
+    def rank_all(self, ctx: Context) -> list[Suggestion]:
+        return rank_all(ctx)

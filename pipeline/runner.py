@@ -6,7 +6,6 @@ notebooks can replay any day; only the CLI reads the wall clock.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -20,17 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 
-from pipeline import drafts, feedback, frames, history, ingest, pages, profile, report, vectors
+from pipeline import drafts, engines, feedback, ingest, pages, profile, report
 from pipeline.archive import Archive
 from pipeline.config import Config
-from pipeline.embed import Embedder, load_embedder, model_key
-from pipeline.errors import ConfigError, GiftsError
-from pipeline.fetch import Fetcher
-from pipeline.interviews import Contact
-from pipeline.rank import Suggestion, doc_priors, retrieval_settings
-from pipeline.retrieval import HybridIndex
+from pipeline.context import Context, Engine, ProgressFactory, no_progress
+from pipeline.embed import Embedder
+from pipeline.engines import LOCAL
+from pipeline.rank import Suggestion
 from pipeline.sources import configured_sources
 from pipeline.store import Store, WorkspaceLock
 
@@ -41,13 +37,6 @@ SUMMARY_KEYS = (
     "fetched", "not_modified", "archive_hits", "parsed", "new_documents", "extracted", "extract_failed",
     "too_large", "blocked", "embedded", "profiled", "suggestions", "failed",
 )  # fmt: skip
-
-# A factory that returns a progress callback for a stage and its total, and a closer.
-ProgressFactory = Callable[[str, int], tuple[Callable[[int], None], Callable[[], None]]]
-
-
-def _no_progress(_stage: str, _total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
-    return (lambda _n: None), (lambda: None)
 
 
 @dataclass
@@ -69,74 +58,6 @@ class RunResult:
         return out
 
 
-@dataclass
-class Context:
-    config: Config
-    store: Store
-    archive: Archive
-    now: dt.datetime
-    progress: ProgressFactory
-    transport: httpx.BaseTransport | None
-    embedder_factory: Callable[[], Embedder] | None
-    engine: str = "local"  # local | ray: where fetch (pages), extract, embed and rank run
-    _embedder: Embedder | None = None
-    _fetcher: Fetcher | None = None
-    _page_budget: pages.PageBudget | None = None
-    report_dir: Path | None = None
-    timings: dict[str, float] = field(default_factory=dict)  # stages finished so far, for the report
-
-    @property
-    def stamp(self) -> str:
-        return self.now.isoformat(timespec="seconds")
-
-    @property
-    def today(self) -> dt.date:
-        return self.now.date()
-
-    @property
-    def model(self) -> str:
-        if self.config.embed.model_path is not None and self.embedder_factory is None:
-            # A model of the user's own (gifts adapt) is keyed by its folder and weights, which
-            # only loading it verifies; the cost is one model load per run, for those who opt in.
-            return self.embedder().name
-        return model_key(self.config.embed.model, self.config.paths.models, self.config.embed.backend)
-
-    def embedder(self) -> Embedder:
-        """Loaded on first need only, so a run with nothing new never imports torch."""
-        if self._embedder is None:
-            if self.embedder_factory is not None:
-                self._embedder = self.embedder_factory()
-            else:
-                settings = self.config.embed
-                self._embedder = load_embedder(
-                    settings.model,
-                    self.config.paths.models,
-                    settings.model_path,
-                    settings.batch_size,
-                    backend=settings.backend,
-                )
-        return self._embedder
-
-    def fetcher(self) -> Fetcher | None:
-        if self.config.fetch.offline:
-            return None
-        if self._fetcher is None:
-            self._fetcher = Fetcher(self.config.fetch, transport=self.transport)
-        return self._fetcher
-
-    @property
-    def page_budget(self) -> pages.PageBudget:
-        """One budget for the whole run: the parse stage fetches pages again after the fetch stage."""
-        if self._page_budget is None:
-            settings = self.config.fetch
-            self._page_budget = pages.PageBudget(run_s=settings.run_budget_s, source_s=settings.source_budget_s)
-        return self._page_budget
-
-    def close(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.close()
-
-
 def _fetch(ctx: Context) -> Counter[str]:
     ingest.sync_sources(ctx.store, configured_sources(ctx.config))
     total = int(ctx.store.scalar("SELECT COUNT(*) FROM sources WHERE kind = 'feed'") or 0)
@@ -153,24 +74,7 @@ def _fetch(ctx: Context) -> Counter[str]:
 def _fetch_pages(ctx: Context) -> Counter[str]:
     if not ctx.config.fetch.fetch_articles:
         return ingest.use_feed_text(ctx.store)
-    if ctx.engine == "ray":
-        from pipeline import engine_ray
-
-        return engine_ray.fetch_pages(ctx)
-    total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
-    tick, done = ctx.progress("fetch pages", total)
-    settings = ctx.config.fetch
-    counts = pages.fetch_documents(
-        ctx.store,
-        ctx.archive,
-        ctx.fetcher(),
-        ctx.stamp,
-        tick,
-        workers=settings.page_workers,
-        budget=ctx.page_budget,
-    )
-    done()
-    return counts
+    return _engine(ctx).fetch_pages(ctx)
 
 
 def _parse(ctx: Context) -> Counter[str]:
@@ -186,82 +90,22 @@ def _parse(ctx: Context) -> Counter[str]:
 
 
 def _extract(ctx: Context) -> Counter[str]:
-    if ctx.engine == "ray":
-        from pipeline import engine_ray
-
-        return engine_ray.extract(ctx)
-    reclaimed = ingest.reclaim_dataset_documents(ctx.store)
-    if reclaimed:
-        log.info("%d documents extracted by the Ray engine are extracted again here", reclaimed)
-    total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NOT NULL")
-    tick, done = ctx.progress("extract", total)
-    counts = ingest.extract_documents(ctx.store, ctx.archive, ctx.stamp, tick)
-    done()
-    return counts
+    return _engine(ctx).extract(ctx)
 
 
 def _profile(ctx: Context) -> Counter[str]:
-    def embedder() -> Embedder:
-        model = ctx.embedder()
-        if model.name != ctx.model:
-            raise GiftsError(f"embedder {model.name} does not match the manifest's {ctx.model}")
-        return model
-
     # Inferring interests needs the model, loaded only when an interview file changed.
     return profile.profile_interviews(
-        ctx.store, ctx.config.paths.interviews, ctx.config.interests, embedder, candidate=ctx.config.drafts.signature
+        ctx.store,
+        ctx.config.paths.interviews,
+        ctx.config.interests,
+        ctx.checked_embedder,
+        candidate=ctx.config.drafts.signature,
     )
 
 
 def _embed(ctx: Context) -> Counter[str]:
-    if ctx.engine == "ray":
-        from pipeline import engine_ray
-
-        return engine_ray.embed(ctx)
-    cut = vectors.cut_passages(ctx.store, ctx.config.embed)
-    texts = vectors.passage_texts_without_vectors(ctx.store, ctx.model)
-    interests = {vectors.text_sha(r["text"]): r["text"] for r in ctx.store.query("SELECT text FROM interests")}
-    texts.update(vectors.missing_texts(ctx.store, ctx.model, interests))
-    embedded = 0
-    if texts:
-        embedder = ctx.embedder()
-        if embedder.name != ctx.model:
-            raise GiftsError(f"embedder {embedder.name} does not match the manifest's {ctx.model}")
-        tick, done = ctx.progress("embed", len(texts))
-        embedded = vectors.embed_texts(ctx.store, embedder, texts, tick)
-        done()
-    return Counter({"passaged": cut, "embedded": embedded})
-
-
-def exclusions(ctx: Context) -> history.Exclusions:
-    """Per contact: documents already sent, skipped or refused (by document, source or topic), and
-    documents sent to a colleague at the same company within `history.colleague_window_days`."""
-    doc_source = {r["id"]: r["source_id"] for r in ctx.store.query("SELECT id, source_id FROM documents")}
-    company_of = {r["id"]: r["company"] for r in ctx.store.query("SELECT id, company FROM contacts")}
-    return history.exclusions(
-        history.load_actions(ctx.store), doc_source, company_of, ctx.today, ctx.config.history.colleague_window_days
-    )
-
-
-def _feedback_model(ctx: Context) -> feedback.FeedbackModel | None:
-    """The re-ranker to apply, (re)trained when the number of decisions changed; None keeps the base ranking."""
-    settings = ctx.config.feedback
-    if not settings.enabled:
-        return None
-    examples = feedback.examples_from_actions(
-        dict(r) for r in ctx.store.query("SELECT action, at, features FROM actions")
-    )
-    if len(examples) < settings.min_decisions:
-        return None
-    model = feedback.load(ctx.config.paths.models)
-    if model is None or model.size != len(examples):
-        model = feedback.train(examples, settings.holdout, ctx.now)
-        if model is None:
-            return None
-        feedback.save(model, ctx.config.paths.models)
-        log.info("feedback model trained on %d decisions: AUC %.3f vs base %.3f", model.size, model.metric,
-                 model.base_metric)  # fmt: skip
-    return model if model.used else None
+    return _engine(ctx).embed(ctx)
 
 
 def _file_sha(path: Path) -> str | None:
@@ -312,60 +156,13 @@ def _rank(ctx: Context) -> Counter[str]:
     return Counter({"suggestions": len(suggestions)})
 
 
-def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -> frames.RankInputs:
-    """Everything the rank stage needs besides the contacts, built once per run by either engine."""
-    index = HybridIndex(
-        corpus.docs["id"].tolist(),
-        (corpus.docs["title"].fillna("") + "\n" + corpus.docs["text"].fillna("")).tolist(),
-        corpus.passage_vectors,
-        corpus.passage_doc,
-        settings=retrieval_settings(ctx.config.rank),
-    )
-    wanted = {i.id: vectors.text_sha(i.text) for c in contacts for i in c.interests}
-    cached = ctx.store.vectors(ctx.model, wanted.values())
-    missing = [i for i, sha in wanted.items() if sha not in cached]
-    if missing:
-        raise GiftsError(f"{len(missing)} interests have no vectors yet: run `gifts embed` first")
-    excluded = exclusions(ctx)
-    model = _feedback_model(ctx)
-    settings = ctx.config.rank
-    facts: dict[str, tuple[int, str, str]] = {}
-    if model is not None:
-        # The re-ranker chooses from a wider pool than the top k, or it could only reorder it.
-        settings = dataclasses.replace(settings, top_k=settings.top_k * ctx.config.feedback.pool)
-        facts = {
-            r["id"]: (int(r["words"] or 0), r["kind"] or "", r["source_id"] or "")
-            for r in ctx.store.query("SELECT id, words, kind, source_id FROM documents WHERE state = 'extracted'")
-        }
-    return frames.RankInputs(
-        contacts={c.id: c for c in contacts},
-        interest_vectors={i: cached[sha] for i, sha in wanted.items()},
-        index=index,
-        corpus=corpus,
-        excluded_docs=excluded.docs,
-        dropped_interests=excluded.interests,
-        settings=settings,
-        today=ctx.today,
-        priors=doc_priors(corpus.docs, settings, ctx.today),
-        feedback_model=model,
-        top_k=ctx.config.rank.top_k,
-        facts=facts,
-    )
+def _engine(ctx: Context) -> Engine:
+    return ctx.engine or LOCAL
 
 
 def rank_all(ctx: Context) -> list[Suggestion]:
     """Suggestions for every contact of an open interview (pure ranking over the store's data)."""
-    if ctx.engine == "ray":
-        from pipeline import engine_ray
-
-        return engine_ray.rank_all(ctx)
-    corpus = vectors.load_corpus(ctx.store, ctx.model)
-    contacts = profile.load_contacts(ctx.store)
-    if corpus.docs.empty or not contacts:
-        return []
-    inputs = rank_inputs(ctx, corpus, contacts)
-    contact_ids = pd.DataFrame({"contact_id": [c.id for c in contacts]})
-    return frames.suggestions_from_frame(frames.rank_frame(contact_ids, inputs))
+    return _engine(ctx).rank_all(ctx)
 
 
 def _report(ctx: Context) -> Counter[str]:
@@ -401,7 +198,7 @@ def run(
     stages: Iterable[str] = STAGES,
     *,
     now: dt.datetime,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     transport: httpx.BaseTransport | None = None,
     embedder_factory: Callable[[], Embedder] | None = None,
     engine: str = "local",
@@ -422,14 +219,10 @@ def run(
     _check_inputs(config, stages)
     with ExitStack() as stack:
         stack.enter_context(WorkspaceLock(config.paths.interim))
-        if engine == "ray":
-            from pipeline import engine_ray
-
-            stack.enter_context(engine_ray.session(config, address))
-        elif engine != "local":
-            raise ConfigError(f"--engine: {engine!r} is not local or ray")
+        chosen = engines.select(engine)
+        stack.enter_context(chosen.session(config, address))
         store = stack.enter_context(Store(config.paths.store))
-        ctx = Context(config, store, Archive(config.paths.raw), now, progress, transport, embedder_factory, engine)
+        ctx = Context(config, store, Archive(config.paths.raw), now, progress, transport, embedder_factory, chosen)
         stack.callback(ctx.close)
         run_id = store.start_run(ctx.stamp)
         counts: Counter[str] = Counter()
