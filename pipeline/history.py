@@ -171,8 +171,6 @@ def record_decision(
     Raises:
         InputError: for an unknown decision, scope or suggestion id.
     """
-    from pipeline.profile import drop_interest
-
     if decision not in DECISIONS:
         raise InputError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
     if scope not in SCOPES:
@@ -249,6 +247,15 @@ def record_event(config: Config, contact: str, event: str, note: str | None, now
     return f"already recorded: {what} (nothing changed)" if already else f"recorded: {what}"
 
 
+def drop_interest(store: Store, contact_id: str, interest_id: str) -> None:
+    """Take one interest out of a contact's profile (`never --topic`; no commit: the caller's transaction).
+
+    The refusal itself is the history's `never` action, which `profile_interviews` reads to keep the
+    interest out when the interview file is read again.
+    """
+    store.db.execute("DELETE FROM interests WHERE id = ? AND contact_id = ?", (interest_id, contact_id))
+
+
 def refused_topics(store: Store) -> set[tuple[str, str]]:
     """(contact id, interest id) of every interest refused with `never --topic`: kept out of the profile."""
     return {
@@ -269,8 +276,6 @@ def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, 
     Raises:
         InputError: naming the file, line and column of the first bad cell.
     """
-    from pipeline.profile import drop_interest
-
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:

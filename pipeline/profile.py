@@ -27,7 +27,6 @@ from pipeline.store import Store
 __all__ = [
     "candidate_phrases",
     "describe",
-    "drop_interest",
     "find_contact",
     "infer_interests",
     "load_contacts",
@@ -155,15 +154,6 @@ def _delete_interview(store: Store, interview_id: str) -> None:
         store.db.execute("DELETE FROM interests WHERE contact_id = ?", (contact,))
     store.db.execute("DELETE FROM contacts WHERE interview_id = ?", (interview_id,))
     store.db.execute("DELETE FROM interviews WHERE id = ?", (interview_id,))
-
-
-def drop_interest(store: Store, contact_id: str, interest_id: str) -> None:
-    """Take one interest out of a contact's profile (`never --topic`; no commit: the caller's transaction).
-
-    The refusal itself is the history's `never` action, which `profile_interviews` reads to keep the
-    interest out when the interview file is read again.
-    """
-    store.db.execute("DELETE FROM interests WHERE id = ? AND contact_id = ?", (interest_id, contact_id))
 
 
 def load_contacts(store: Store, *, open_only: bool = True) -> list[Contact]:
