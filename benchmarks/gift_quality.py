@@ -251,11 +251,14 @@ def read_store(store: Any) -> dict[str, Any]:
     rows = [
         dict(r)
         for r in store.query(
-            "SELECT s.contact_id, s.doc_id, s.rank, s.score, s.matched_interest, i.kind AS interest_kind,"
-            " d.url, d.title FROM suggestions s JOIN documents d ON d.id = s.doc_id"
+            "SELECT s.*, i.kind AS interest_kind, d.url, d.title FROM suggestions s JOIN documents d ON d.id = s.doc_id"
             " LEFT JOIN interests i ON i.id = s.interest_id WHERE s.active = 1 ORDER BY s.contact_id, s.rank"
         )
     ]
+    urls = {r["id"]: r["url"] for r in store.query("SELECT id, url FROM documents")}
+    for row in rows:  # "also covered by": the documents of the same story folded into this suggestion
+        also = json.loads(row.get("also") or "[]")
+        row["also_urls"] = [urls.get(a if isinstance(a, str) else a.get("id", ""), "") for a in also]
     inferred = [
         dict(r)
         for r in store.query(
@@ -293,6 +296,7 @@ def score(state: dict[str, Any], judgments: dict[str, Any], syndicated: Sequence
                 "score": round(float(row["score"] or 0), 3), "scifact_id": sid, "syndicated_copy": copy,
                 "title": row["title"], "matched_interest": row["matched_interest"],
                 "interest_kind": row["interest_kind"], "verdict": verdict,
+                "also": [scifact_id(u) for u in row.get("also_urls", [])],
             }
         )  # fmt: skip
     open_lists = {p: items for p, items in lists.items() if items[0]["status"] in ("active", "offer")}
@@ -321,6 +325,19 @@ def score(state: dict[str, Any], judgments: dict[str, Any], syndicated: Sequence
             if same:
                 repeats.append({"person": person, "ranks": [a["rank"], b["rank"]], "scifact_id": a["scifact_id"]})
     filled = [item for items in lists.values() for item in items if item["status"] not in ("active", "offer")]
+    # Each syndicated pair that reached a list: folded into one suggestion ("also covered by" the other),
+    # and was the one kept the complete original (the issue: keep the best-matching, most complete article)?
+    syndication = []
+    for person, items in open_lists.items():
+        for item in items:
+            if item["scifact_id"] in syndicated:
+                other = (item["scifact_id"], not item["syndicated_copy"])
+                syndication.append(
+                    {
+                        "person": person, "scifact_id": item["scifact_id"], "rank": item["rank"],
+                        "kept": "copy" if item["syndicated_copy"] else "original", "folded": other in item["also"],
+                    }
+                )  # fmt: skip
     return {
         "served": round(sum(s["served"] for s in served) / len(served), 3) if served else None,
         "served_count": [sum(s["served"] for s in served), len(served)],
@@ -331,6 +348,7 @@ def score(state: dict[str, Any], judgments: dict[str, Any], syndicated: Sequence
         "repeats": len(repeats),
         "repeat_pairs": repeats,
         "syndicated_pairs_built": len(syndicated),
+        "syndicated_in_lists": syndication,
         "filled": len(filled),
         "interests": served,
         "lists": open_lists,
@@ -411,11 +429,20 @@ def print_text(result: dict[str, Any], show: str) -> None:
           "   target: >= 85%")  # fmt: skip
     print(f"  repeats     {s['repeats']} same-story pairs in a list ({s['syndicated_pairs_built']} syndicated copies"
           f" in the corpus)   target: 0")  # fmt: skip
+    synd = s["syndicated_in_lists"]
+    folded, kept = sum(x["folded"] for x in synd), Counter(x["kept"] for x in synd)
+    print(f"              {len(synd)} syndicated stories reached a list: {folded} show the other outlet as"
+          f" 'also covered by'; kept the complete original in {kept['original']}, the partial copy in"
+          f" {kept['copy']}")  # fmt: skip
     print(f"  filled      {s['filled']} suggestions for the filled interview   target: 0")
     if r["available"]:
         print(f"  rubric      {r['failed']} of {r['checked']} drafts fail (all tones)   target: 0")
+    elif any(e.startswith("drafts:") for e in result["errors"]):
+        print("  rubric      NOT RUN: the drafts could not be written (see errors)")
     else:
         print("  rubric      NOT RUN: pipeline/rubric.py does not exist yet (hook in rubric_failures)")
+    for error in result["errors"]:
+        print(f"  ERROR       {error}")
     print("\nPer judged interest (useful judged / served by the list / by a suggestion matched to it):")
     for i in s["interests"]:
         mark = "served" if i["served"] else "NOT SERVED"
@@ -458,8 +485,14 @@ def main() -> None:
     parser.add_argument("--judgments", type=Path, default=EVAL / "judgments.json")
     parser.add_argument("--keep", type=Path, help="build the workspace here and keep it (default: a temporary folder)")
     parser.add_argument("--no-syndicate", action="store_true", help="no syndicated copies of useful abstracts")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --keep: run again on the kept workspace (stages redo only what is missing)",
+    )
     parser.add_argument("--show", default="Nina Patel", help="whose drafts to print in every tone")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--save", type=Path, help="also write the JSON object to this file")
     args = parser.parse_args()
 
     from pipeline import runner
@@ -471,33 +504,52 @@ def main() -> None:
     syndicate = [] if args.no_syndicate else syndicated_ids(judgments, {d["_id"]: d for d in corpus})
     with tempfile.TemporaryDirectory(prefix="gift_quality_") as tmp:
         folder = args.keep or Path(tmp) / "workspace"
-        if args.keep and folder.exists():
-            shutil.rmtree(folder)
-        config_path = build_workspace(folder, corpus, syndicate)
+        if args.reuse and (folder / "gifts.toml").is_file():
+            config_path = folder / "gifts.toml"
+        else:
+            if args.keep and folder.exists():
+                shutil.rmtree(folder)
+            config_path = build_workspace(folder, corpus, syndicate)
         log(f"workspace: {folder} ({len(corpus)} abstracts, {len(syndicate)} syndicated copies)")
         config = load(config_path)
         started = time.perf_counter()
-        outcome = runner.run(config, now=NOW, progress=stage_logger())
+        errors: list[str] = []
+        status, timings = "failed", {}
+        try:
+            outcome = runner.run(config, now=NOW, progress=stage_logger())
+            status, timings = outcome.status, outcome.summary()["timings_s"]
+        except Exception as exc:  # a stage that breaks is a finding: score what the store holds
+            errors.append(f"pipeline run: {type(exc).__name__}: {exc}")
+            log(f"run FAILED: {errors[-1]} (scoring what the earlier stages stored)")
         run_s = time.perf_counter() - started
-        log(f"run: {outcome.status} in {run_s:.0f} s; timings {outcome.summary()['timings_s']}")
+        log(f"run: {status} in {run_s:.0f} s; timings {timings}")
         with Store(config.paths.store) as store:
             state = read_store(store)
-        drafts = drafts_by_tone(config, NOW)
+        try:
+            drafts = drafts_by_tone(config, NOW)
+            rubric = rubric_failures(drafts)
+        except Exception as exc:  # as above: report it, and the rubric as not run
+            errors.append(f"drafts: {type(exc).__name__}: {exc}")
+            log(f"drafts FAILED: {errors[-1]}")
+            drafts, rubric = {t: [] for t in TONES}, {"available": False, "checked": 0, "failed": None, "failures": []}
         result = {
             "now": NOW.isoformat(),
             "documents": state["counts"]["documents"],
             "duplicates_marked": state["counts"]["duplicates"],
-            "run_status": outcome.status,
+            "run_status": status,
+            "errors": errors,
             "run_s": round(run_s, 1),
-            "timings_s": outcome.summary()["timings_s"],
+            "timings_s": timings,
             "targets": TARGETS,
             "scores": score(state, judgments, syndicate),
-            "rubric": rubric_failures(drafts),
+            "rubric": rubric,
             "inferred": state["inferred"],
             "tones": list(TONES),
             "drafts": {t: [{"person": d["person"], "title": d["title"], "draft": d["draft"]} for d in ds]
                        for t, ds in drafts.items()},
         }  # fmt: skip
+    if args.save:
+        args.save.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
     else:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import dedupe, frames, ingest, pages, profile, vectors
+from pipeline import dedupe, frames, pages, profile, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.context import Context, rank_inputs
@@ -213,7 +213,7 @@ def extract(ctx: Context) -> Counter[str]:
     if not rows:
         return Counter()
     todo = pd.DataFrame([dict(r) for r in rows], columns=["id", "raw_sha", "kind", "title", "url"])
-    run_id = ingest.current_run(ctx.store)
+    run_id = ctx.store.current_run()
     part = _join(dataset_root(ctx.config), DOCUMENTS, f"run-{run_id:06d}-{uuid.uuid4().hex[:8]}")
     ds = _frame_dataset(todo, ctx.config.ray.batch_size).map_batches(
         extract_bodies, fn_kwargs={"raw": str(ctx.config.paths.raw)}, batch_format="pandas", batch_size=None
@@ -336,7 +336,7 @@ def embed(ctx: Context) -> Counter[str]:
     config = ctx.config
     ids = {r["id"] for r in ctx.store.query("SELECT id FROM documents WHERE state = 'extracted'")}
     docs = latest_documents(ctx, ids)
-    run_id = ingest.current_run(ctx.store)
+    run_id = ctx.store.current_run()
     tag = f"run-{run_id:06d}-{uuid.uuid4().hex[:8]}"
     have = current_passages(config, docs)
     to_cut = docs[~docs["id"].isin(set(have["doc_id"]))]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline import dedupe, health
+from pipeline import dedupe, folders, health
 from pipeline.archive import Archive
 from pipeline.errors import FetchError
 from pipeline.extract import Extracted, sniff_kind
@@ -24,7 +24,7 @@ from pipeline.feeds import FEED_FAILED, ParsedFeed, check_xml_parser
 from pipeline.fetch import Fetcher
 from pipeline.frames import extracted_fields
 from pipeline.pages import download
-from pipeline.sources import FolderFile, FolderRefused, Source, document_path, folder_files, too_large_reason
+from pipeline.sources import Source, document_path
 from pipeline.store import Store
 from pipeline.workers import FEED, ExtractPool, Task
 
@@ -54,19 +54,6 @@ def sync_sources(store: Store, sources: list[Source]) -> None:
         )
 
 
-def current_run(store: Store) -> int:
-    """The id of the run in progress (0 when a stage is called outside a run, as in tests)."""
-    return int(store.scalar("SELECT MAX(id) FROM runs") or 0)
-
-
-def _record_source(store: Store, run_id: int, source_id: str, state: str, reason: str | None, seconds: float) -> None:
-    """This run's one state for a source (no commit: the caller's transaction holds it)."""
-    store.db.execute(
-        "INSERT OR REPLACE INTO source_runs (run_id, source_id, state, reason, seconds) VALUES (?, ?, ?, ?, ?)",
-        (run_id, source_id, state, reason, round(seconds, 3)),
-    )
-
-
 def fetch_feeds(
     store: Store, archive: Archive, fetcher: Fetcher | None, now: str, progress: Progress = _noop
 ) -> Counter[str]:
@@ -76,7 +63,7 @@ def fetch_feeds(
     """
     counts: Counter[str] = Counter()
     today = dt.date.fromisoformat(now[:10])
-    run_id = current_run(store)
+    run_id = store.current_run()
     rows = store.query("SELECT * FROM sources WHERE kind = 'feed' AND COALESCE(state, '') != 'removed'")
     for row in rows:
         counts["sources"] += 1
@@ -90,7 +77,7 @@ def fetch_feeds(
             )
             with store.transaction():
                 store.db.execute("UPDATE sources SET state = ? WHERE id = ?", (verdict, row["id"]))
-                _record_source(store, run_id, row["id"], verdict, why, 0.0)
+                store.record_source_run(run_id, row["id"], verdict, why, 0.0)
             counts[f"sources_{verdict}"] += 1
             progress(1)
             continue
@@ -134,7 +121,7 @@ def fetch_feeds(
                     row["id"],
                 ),
             )
-            _record_source(store, run_id, row["id"], state, reason, time.monotonic() - started)
+            store.record_source_run(run_id, row["id"], state, reason, time.monotonic() - started)
         progress(1)
     return counts
 
@@ -173,7 +160,7 @@ def _record_feed_failure(
                     row["id"],
                 ),
             )
-        _record_source(store, run_id, row["id"], "failed", reason, seconds)
+        store.record_source_run(run_id, row["id"], "failed", reason, seconds)
 
 
 def parse_sources(
@@ -234,7 +221,7 @@ def parse_sources(
                     continue
                 counts["parsed"] += 1
     for row in store.query("SELECT * FROM sources WHERE kind = 'folder' AND COALESCE(state, '') != 'removed'"):
-        counts.update(_scan_folder(store, archive, row["id"], Path(row["location"]), now, max_bytes))
+        counts.update(folders.scan_folder(store, archive, row["id"], Path(row["location"]), now, max_bytes))
     return counts
 
 
@@ -287,7 +274,7 @@ def _quarantine_feed(store: Store, row: Any, reason: str) -> Counter[str]:
     stage, when it ran) becomes `quarantined`, so every source still ends in exactly one state.
     """
     log.warning("feed %s quarantined: %s", row["location"], reason)
-    run_id = current_run(store)
+    run_id = store.current_run()
     before = store.scalar("SELECT state FROM source_runs WHERE run_id = ? AND source_id = ?", (run_id, row["id"]))
     seconds = store.scalar("SELECT seconds FROM source_runs WHERE run_id = ? AND source_id = ?", (run_id, row["id"]))
     with store.transaction():
@@ -295,121 +282,13 @@ def _quarantine_feed(store: Store, row: Any, reason: str) -> Counter[str]:
             "UPDATE sources SET state = ?, reason = ?, parsed_sha = ? WHERE id = ?",
             (FEED_FAILED, reason, row["raw_sha"], row["id"]),
         )
-        _record_source(store, run_id, row["id"], FEED_FAILED, reason, float(seconds or 0.0))
+        store.record_source_run(run_id, row["id"], FEED_FAILED, reason, float(seconds or 0.0))
     change: Counter[str] = Counter({f"sources_{FEED_FAILED}": 1})
     if before:
         change[f"sources_{before}"] -= 1
     else:
         change["sources"] += 1
     return change
-
-
-def _scan_folder(
-    store: Store, archive: Archive, source: str, folder: Path, now: str, max_bytes: int | None = None
-) -> Counter[str]:
-    """New or changed files of a folder source become pending documents; refused ones say why.
-
-    Nothing is read through a link, and a file over `max_bytes` (None: fetch.max_bytes' default) is
-    recorded as too_large from its size alone. Links and special files are skipped, and the
-    source's reason names them (see `sources.folder_files`).
-    """
-    counts: Counter[str] = Counter({"sources": 1})
-    run_id = current_run(store)
-    started = time.monotonic()
-    if not folder.is_dir():
-        with store.transaction():
-            store.db.execute(
-                "UPDATE sources SET state = 'failed', reason = 'folder missing', last_attempt_at = ? WHERE id = ?",
-                (now, source),
-            )
-            _record_source(store, run_id, source, "failed", "folder missing", 0.0)
-        counts["sources_failed"] += 1
-        return counts
-    listing = folder_files(folder, max_bytes)
-    known = {
-        r["id"]: (r["raw_sha"], r["state"], r["reason"])
-        for r in store.query("SELECT id, raw_sha, state, reason FROM documents WHERE source_id = ?", (source,))
-    }
-    skipped = list(listing.skipped)
-    too_large = [(file, too_large_reason(file.relative, file.size, listing.max_bytes)) for file in listing.too_large]
-    changed = 0
-    with store.transaction():
-        for file in listing.files:
-            doc_id = _folder_doc_id(source, file.relative)
-            try:
-                sha = archive.put(file.read(listing.max_bytes))
-            except FolderRefused as exc:
-                if exc.state == "too_large":  # it grew since it was listed
-                    too_large.append((file, exc.reason))
-                else:
-                    skipped.append(exc.reason)
-                continue
-            except OSError as exc:
-                skipped.append(f"{file.relative}: cannot be read ({exc.strerror})")
-                continue
-            if known.get(doc_id, (None, None, None))[0] == sha:
-                continue
-            changed += 1
-            store.upsert("documents", _folder_document(source, doc_id, file, now, sha, "pending", None))
-        for file, reason in too_large:
-            doc_id = _folder_doc_id(source, file.relative)
-            if known.get(doc_id, (None, None, None))[1:] == ("too_large", reason):
-                continue  # recorded on an earlier night
-            log.warning("folder %s: %s", folder, reason)
-            store.upsert("documents", _folder_document(source, doc_id, file, now, None, "too_large", reason))
-            counts["too_large"] += 1
-        skips = _skipped_reason(skipped)
-        if skips:
-            log.warning("folder %s: %s", folder, skips)
-        state = "new" if changed else "not_modified"
-        store.db.execute(
-            "UPDATE sources SET state = ?, reason = ?, last_attempt_at = ?, last_ok_at = ?,"
-            " consecutive_failures = 0 WHERE id = ?",
-            (state, skips, now, now, source),
-        )
-        _record_source(store, run_id, source, state, skips, time.monotonic() - started)
-    counts["new_documents"] += changed
-    if skipped:
-        counts["skipped_files"] += len(skipped)
-    counts[state] += 1
-    counts[f"sources_{state}"] += 1
-    return counts
-
-
-SKIPPED_SHOWN = 3  # skipped paths named in a folder source's reason; the rest are counted
-
-
-def _skipped_reason(skipped: list[str]) -> str | None:
-    """The folder source's reason: how many entries were not read, naming the first few."""
-    if not skipped:
-        return None
-    more = len(skipped) - SKIPPED_SHOWN
-    named = "; ".join(skipped[:SKIPPED_SHOWN]) + (f"; and {more} more" if more > 0 else "")
-    return f"skipped {len(skipped)}: {named}"
-
-
-def _folder_doc_id(source: str, relative: str) -> str:
-    return hashlib.sha256(f"{source}|{relative}".encode()).hexdigest()[:16]
-
-
-def _folder_document(
-    source: str, doc_id: str, file: FolderFile, now: str, sha: str | None, state: str, reason: str | None
-) -> dict[str, Any]:
-    return {
-        "id": doc_id,
-        "source_id": source,
-        "url": None,
-        "guid": file.relative,
-        "title": file.path.stem.replace("-", " ").replace("_", " "),
-        "published": None,
-        "kind": file.kind,
-        "raw_sha": sha,
-        "state": state,
-        "reason": reason,
-        "first_seen": now,
-        "simhash": None,
-        "duplicate_of": None,
-    }
 
 
 def reclaim_dataset_documents(store: Store) -> int:

@@ -263,6 +263,17 @@ class Store:
         )
 
     # -- runs -------------------------------------------------------------------------------
+    def current_run(self) -> int:
+        """The id of the run in progress (0 when a stage is called outside a run, as in tests)."""
+        return int(self.scalar("SELECT MAX(id) FROM runs") or 0)
+
+    def record_source_run(self, run_id: int, source_id: str, state: str, reason: str | None, seconds: float) -> None:
+        """This run's one state for a source (no commit: the caller's transaction holds it)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO source_runs (run_id, source_id, state, reason, seconds) VALUES (?, ?, ?, ?, ?)",
+            (run_id, source_id, state, reason, round(seconds, 3)),
+        )
+
     def start_run(self, started_at: str) -> int:
         with self.db:
             # Callers hold the workspace lock, so a run still marked running was killed mid-way.
