@@ -13,7 +13,6 @@ not at all; dates read as people write them.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import importlib.resources
 import itertools
@@ -28,6 +27,7 @@ from typing import Any
 import jinja2
 
 from pipeline.errors import ConfigError
+from pipeline.retrieval import WORD, stems
 
 TEMPLATES = {"thank_you": "thank_you.txt.j2", "follow_up": "follow_up.txt.j2"}
 # SHA-256 of the default templates of earlier releases. A workspace copy still equal to one of them
@@ -90,7 +90,7 @@ def environment(folder: Path | None) -> jinja2.Environment:
 
 # -- the sentence quoted from the article ---------------------------------------------------------------
 
-_WORD = re.compile(r"[^\W_]+")
+_WORD = WORD
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _MONTH = rf"(?:{_MONTHS}|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?)"
 # A full date is how a byline or a date line reads ("October 29, 2026", "29 Oct 2026"); a sentence
@@ -125,27 +125,6 @@ _ANAPHORIC = frozenset(
     "It Its This These That Those They Their He She His Her Such Both Also However But And So Then Instead".split()
 )
 TITLE_CASE_SHARE = 0.3
-
-
-@functools.cache
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-@functools.cache
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    return frozenset(STOPWORDS_EN)
-
-
-def stems(text: str) -> set[str]:
-    """Stemmed content words of `text`, as the lexical ranking sees them (English Snowball, bm25s's stop words)."""
-    stop = _stopwords()
-    words = [w for w in (m.lower() for m in _WORD.findall(text)) if w not in stop and len(w) > 1]
-    return set(_stemmer().stemWords(words))
 
 
 def quote_problem(sentence: str, models_dir: Path | None = None) -> str | None:

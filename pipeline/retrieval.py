@@ -12,7 +12,10 @@ the score brute force would give it; every other document is left out.
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,10 +84,42 @@ class QueryScores:
         return QueryScores(fused=fused, dense=dense, lexical=lexical, best_passage=best, docs=label)
 
 
-def _stemmer() -> object:
+def _stemmer() -> Any:
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+WORD = re.compile(r"[^\W_]+")  # a word as the report marks it and drafts score it
+
+
+@functools.cache
+def _shared_stemmer() -> Any:
+    return _stemmer()
+
+
+@functools.cache
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return frozenset(STOPWORDS_EN)
+
+
+def content_stem(word: str) -> str | None:
+    """A word's stem as BM25 indexes it (English Snowball), or None for a stop word or a single letter."""
+    lowered = word.lower()
+    if lowered in _stopwords() or len(lowered) < 2:
+        return None
+    return str(_shared_stemmer().stemWord(lowered))
+
+
+def stems(text: str) -> set[str]:
+    """The stemmed content words of `text`, as the lexical ranking sees them.
+
+    One definition for the report's highlighting and the drafts' sentence choice, so "what is
+    marked is what BM25 matched" holds by construction.
+    """
+    return {stem for stem in (content_stem(w) for w in WORD.findall(text)) if stem}
 
 
 class LexicalIndex:
@@ -113,16 +148,44 @@ class LexicalIndex:
         self.__dict__.update(state)
         self._stemmer = _stemmer()
 
-    def scores(self, query: str) -> np.ndarray:
+    def _terms(self, query: str) -> list[str]:
+        """The query's stemmed content words that some document contains (stop words dropped)."""
         import bm25s
 
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)
+        return [t for t in tokens[0] if t and t in self._vocab]
+
+    def scores(self, query: str) -> np.ndarray:
         if not self.size:
             return np.zeros(0, dtype=np.float32)
-        tokens = bm25s.tokenize([query], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False)
-        words = [t for t in tokens[0] if t in self._vocab]
+        words = self._terms(query)
         if not words:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._bm25.get_scores(words), dtype=np.float32)
+
+    def coverage(self, query: str, docs: np.ndarray | None = None) -> np.ndarray:
+        """Per document (`docs`: rows; None: all), the share of the query's distinct terms it contains,
+        each weighted by its BM25 IDF, so a distinctive word ("multidrug") counts for more than a
+        common one ("resistance"). Terms no document contains tell none apart and are left out; a
+        query left with no term covers every document (1.0)."""
+        rows = np.arange(self.size) if docs is None else np.asarray(docs, dtype=np.int64)
+        matrix = self._bm25.scores if self.size else {}
+        indptr, indices = matrix.get("indptr"), matrix.get("indices")
+        held = np.zeros(self.size, dtype=np.float64)
+        total = 0.0
+        for term in set(self._terms(query)) if self.size else set():
+            column = self._vocab[term]
+            if indptr is None or indices is None or column + 1 >= len(indptr):
+                continue
+            found = indices[indptr[column] : indptr[column + 1]]
+            if not len(found):
+                continue
+            idf = math.log(1.0 + (self.size - len(found) + 0.5) / (len(found) + 0.5))  # bm25s's Lucene IDF
+            held[found] += idf
+            total += idf
+        if total <= 0:
+            return np.ones(len(rows), dtype=np.float32)
+        return np.asarray(held[rows] / total, dtype=np.float32)
 
 
 def _rrf(scores: np.ndarray, k: int) -> np.ndarray:
