@@ -8,7 +8,9 @@ ranking core and the `gifts eval` vector cache, and prints three tables (README,
 2. filler: the score the report shows (for an article published today) of each claim's top five,
    relevant against not, and what an absolute floor and a floor relative to the best would keep;
 3. inferred: the same with each claim cut to the noun phrase a notes reader would infer (spaCy noun
-   chunks, the one closest to the claim), scored at the inferred weight, against the listed floor.
+   chunks, the one closest to the claim), scored at the inferred weight, against the listed floor;
+4. coverage: what the lists keep when a document must also contain a share of its interest's
+   IDF-weighted terms, for the full claims and for those noun phrases as listed interests.
 
 Run: .venv/bin/python benchmarks/calibrate_rank.py [--data ../shared/eval/scifact] [--json out.json]
 """
@@ -82,6 +84,52 @@ def cut(lists: Sequence[tuple[str, list[float], list[bool]]], floor: float, rela
         "served": served / max(served_before, 1),
         "precision": kept_relevant / max(kept, 1),
         "mean_length": kept / n,
+        "empty": empty / n,
+    }
+
+
+COVERAGES = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def covered_lists(
+    data: BeirData, index: HybridIndex, texts: Sequence[str], vectors: np.ndarray
+) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per query: (id, shown scores, interest coverage, relevance) of the documents that clear the
+    semantic threshold and the calibrated floors (absolute and relative), as the rank stage keeps them."""
+    quality = readability(np.array([len(t.split()) for t in data.texts]))
+    settings = RankSettings()
+    out = []
+    for qid, text, vector in zip(data.query_ids, texts, vectors, strict=True):
+        shown, dense = shown_scores(index, text, vector, quality, 1.0)
+        ok = np.flatnonzero((dense >= settings.min_score) & (shown >= settings.score_floor))
+        if len(ok):
+            ok = ok[shown[ok] >= settings.relative_floor * float(shown[ok].max())]
+        ok = ok[np.argsort(-shown[ok], kind="stable")]
+        relevant = np.array([data.qrels[qid].get(data.doc_ids[i], 0) > 0 for i in ok], dtype=bool)
+        out.append((qid, shown[ok], index.lexical.coverage(text, ok), relevant))
+    return out
+
+
+def coverage_cut(lists: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]], minimum: float) -> dict[str, float]:
+    """What the five slots hold when a document must also contain `minimum` of its interest's IDF-weighted
+    terms (a pure cut of the floors' survivors; the slots are filled from below as the rank stage does)."""
+    held = held_relevant = base_relevant = served = served_before = empty = 0
+    for _qid, _shown, coverage, relevant in lists:
+        keep = np.flatnonzero(coverage >= minimum)[:TOP]
+        held += len(keep)
+        held_relevant += int(relevant[keep].sum())
+        base_relevant += int(relevant[:TOP].sum())
+        served += bool(relevant[keep].any())
+        served_before += bool(relevant[:TOP].any())
+        empty += not len(keep)
+    n = max(len(lists), 1)
+    return {
+        "min_coverage": minimum,
+        "items": held,
+        "relevant_kept": held_relevant / max(base_relevant, 1),
+        "served": served / max(served_before, 1),
+        "precision": held_relevant / max(held, 1),
+        "mean_length": held / n,
         "empty": empty / n,
     }
 
@@ -201,7 +249,12 @@ def noun_phrases(claims: Sequence[str], vectors: np.ndarray, embedder: Any) -> l
     return chosen
 
 
-def choose(stories: dict[str, Any], grid: list[dict[str, float]], bars: list[dict[str, Any]]) -> dict[str, float]:
+def choose(
+    stories: dict[str, Any],
+    grid: list[dict[str, float]],
+    bars: list[dict[str, Any]],
+    coverage: dict[str, list[dict[str, float]]],
+) -> dict[str, float]:
     """The settings the figures pick, by rules fixed before looking at them (README, design notes).
 
     - story cosine: the lowest that merges at most 2% of different-story pairs in both pair sets;
@@ -209,7 +262,10 @@ def choose(stories: dict[str, Any], grid: list[dict[str, float]], bars: list[dic
     - list floors: the most precise (absolute, relative) cut that keeps at least 95% of the relevant
       documents the five slots held;
     - inferred floor: the lowest floor, at least the listed one, at which inferred suggestions are
-      as precise as they get (within 0.01 of the best precision over floors keeping 100 or more).
+      as precise as they get (within 0.01 of the best precision over floors keeping 100 or more);
+    - interest coverage: the most precise on the noun phrases (listed, as short interests are written)
+      of those that keep at least 95% of the relevant documents the lists held without it, for both the
+      phrases and the full claims (of equal precision, the lowest).
     """
     sets = list(stories.values())
     cosine = min(
@@ -227,7 +283,17 @@ def choose(stories: dict[str, Any], grid: list[dict[str, float]], bars: list[dic
     usable = [b for b in bars if b["inferred"]["items"] >= 100 and b["floor"] >= listed["floor"]]
     best = max(b["inferred"]["precision"] for b in usable)
     inferred = min(b["floor"] for b in usable if b["inferred"]["precision"] >= best - 0.01)
+    # Interest coverage: the most precise on the interest-like phrases of those keeping at least 95% of
+    # the relevant documents the lists held without it, for the phrases and the full claims alike.
+    safe = [
+        c for c in coverage["phrases"]
+        if c["relevant_kept"] >= 0.95
+        and next(r for r in coverage["claims"] if r["min_coverage"] == c["min_coverage"])["relevant_kept"] >= 0.95
+    ]  # fmt: skip
+    top = max(c["precision"] for c in safe)
+    min_coverage = min(c["min_coverage"] for c in safe if c["precision"] >= top)
     return {
+        "min_coverage": min_coverage,
         "story_cosine": cosine,
         "story_title_overlap": overlap,
         "score_floor": listed["floor"],
@@ -281,8 +347,18 @@ def main() -> None:
         {"floor": f, "listed": cut(listed_same, f, 0.0), "inferred": cut(inferred, f, 0.0)}
         for f in (0.0, 0.40, 0.425, 0.45, 0.475, 0.50, 0.525, 0.55, 0.575, 0.60)
     ]
+    phrase_data = BeirData(
+        data.name, data.doc_ids, data.titles, data.texts,
+        subset.query_ids, subset.queries, data.qrels,
+    )  # fmt: skip
+    with_coverage = {
+        "claims": covered_lists(data, index, data.queries, claims),
+        "phrases": covered_lists(phrase_data, index, subset.queries, phrase_vectors),
+    }
+    coverage = {name: [coverage_cut(lists, c) for c in COVERAGES] for name, lists in with_coverage.items()}
     out = {
-        "chosen": choose(stories, grid, bars),
+        "chosen": choose(stories, grid, bars, coverage),
+        "coverage": coverage,
         "stories": stories,
         "filler": {"score_quantiles_10_25_50_75_90": scores, "grid": grid},
         "inferred": {"queries": len(have), "examples": [str(phrases[i]) for i in have[:8]], "bars": bars},

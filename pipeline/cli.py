@@ -7,17 +7,15 @@ Heavy modules (pandas, torch, the pipeline stages) are imported inside the comma
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipeline import cli_eval, cli_people, display
-from pipeline.cli_common import Settings, fail, json_option, offline_option, run_stages
+from pipeline import cli_eval, cli_notify, cli_people, cli_review, cli_sources, display
+from pipeline.cli_common import Settings, configure_logging, fail, json_option, offline_option, run_stages
 from pipeline.errors import GiftsError
 from pipeline.offline import keep_offline
 
@@ -80,9 +78,9 @@ def main(ctx: click.Context, config_path: Path, verbose: int) -> None:
     Example: gifts --config data/sample/gifts.toml run
     """
     keep_offline()  # first, so every library this process (and its workers) imports stays off the network
-    level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    display.redact_logs()  # messages about sources name their URLs, and a feed URL may carry a token
+    # The terminal shows the project's own warnings (-v: info; -vv: every library's lines too); each
+    # run also logs everything to its log file (cli_common.run_log). Credentials redacted on both.
+    configure_logging(verbose)
     ctx.obj = Settings(config_path, verbose)
 
 
@@ -190,6 +188,17 @@ def _print_status(info: dict[str, Any]) -> None:
         elif s.get("next_attempt_on") and s["consecutive_failures"]:
             health += f", next try {s['next_attempt_on']}"
         click.echo(f"  {s['title']}: {health}, {s['documents']} documents")
+    # What failed, each by its URL or file path with the reason (never an internal id).
+    for heading, kinds in (("sources failing:", ("feed", "folder")), ("pages not read:", ("page",))):
+        rows = [f for f in info.get("failures", []) if f["kind"] in kinds]
+        if rows:
+            click.echo(heading)
+            for f in rows:
+                click.echo(f"  {f['where']}: {f['state']}" + (f" ({f['reason']})" if f["reason"] else ""))
+    if info.get("warnings"):
+        click.echo("warnings (last run):")
+        for warning in info["warnings"]:
+            click.echo(f"  {display.shown(warning)}")
     if info.get("failed_files"):
         click.echo("files not read:")
         for f in info["failed_files"]:
@@ -200,6 +209,8 @@ def _print_status(info: dict[str, Any]) -> None:
     click.echo("last runs:")
     for r in info["runs"]:
         click.echo(f"  #{r['id']} {r['started_at']} {r['status']}")
+    for line in cli_notify.status_lines(info):  # the morning digest, when one was ever tried
+        click.echo(line)
 
 
 @main.command()
@@ -226,5 +237,7 @@ def enable(settings: Settings, source: str) -> None:
     click.echo(f"enabled: {', '.join(map(display.shown, titles))} (tried again on the next run)")
 
 
-for command in (*cli_people.COMMANDS, *cli_eval.COMMANDS):
+for command in (*cli_people.COMMANDS, *cli_eval.COMMANDS, *cli_sources.COMMANDS):
     main.add_command(command)
+main.add_command(cli_notify.notify)
+main.add_command(cli_review.review)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -30,6 +32,75 @@ class Settings:
         from pipeline.config import load, with_overrides
 
         return with_overrides(load(self.config_path), offline=offline)
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FOLDER = "logs"  # under the workspace's interim folder: private, git-ignored, beside the store
+
+
+class TerminalFilter(logging.Filter):
+    """What reaches the terminal: the project's own warnings and errors (INFO too with -v);
+    third-party libraries' records (trafilatura, pypdf, urllib3, httpx, Ray ...) only with -vv.
+
+    Everything still reaches the run's log file (`run_log`)."""
+
+    def __init__(self, verbose: int) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.verbose >= 2:
+            return True
+        own = record.name == "pipeline" or record.name.startswith("pipeline.")
+        return own and record.levelno >= (logging.INFO if self.verbose else logging.WARNING)
+
+
+class TerminalHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed
+    """The terminal's handler; a second `gifts` call in one process (tests) replaces the first's."""
+
+
+class RunLogHandler(logging.FileHandler):
+    """The run's log file's handler."""
+
+
+def configure_logging(verbose: int) -> None:
+    """The terminal handler (stderr, filtered by `TerminalFilter`), credentials redacted on every handler.
+
+    The root logger passes INFO (DEBUG with -vv) so the run's log file gets every library's lines.
+    """
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, TerminalHandler | RunLogHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    terminal = TerminalHandler(sys.stderr)
+    terminal.setFormatter(logging.Formatter(LOG_FORMAT))
+    terminal.addFilter(TerminalFilter(verbose))
+    root.addHandler(terminal)
+    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    display.redact_logs()  # messages about sources name their URLs, and a feed URL may carry a token
+
+
+@contextmanager
+def run_log(config: Config, started: dt.datetime) -> Iterator[Path]:
+    """Send every log record of this run to `<interim>/logs/run-<started>.log`; yields the file's path.
+
+    The interim folder, not `processed/`: a log is the run's working record, not something to read
+    or share each morning, and it names private files and feed URLs, so it stays with the store,
+    out of version control (the workspace's .gitignore keeps `data/interim/` and `*.log` out).
+    """
+    folder = config.paths.interim / LOG_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"run-{started.strftime('%Y%m%dT%H%M%S')}.log"
+    handler = RunLogHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    display.redact_logs()
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def fail(exc: GiftsError) -> NoReturn:
@@ -73,24 +144,27 @@ def run_stages(
 ) -> None:
     from pipeline.runner import run
 
+    started = now()
     try:
         config = settings.load(offline)
-        result = run(
-            config,
-            stages,
-            now=now(),
-            progress=progress_factory(sys.stderr.isatty() and not as_json),
-            engine=engine,
-            address=address,
-        )
+        with run_log(config, started) as log_path:
+            result = run(
+                config,
+                stages,
+                now=started,
+                progress=progress_factory(sys.stderr.isatty() and not as_json),
+                engine=engine,
+                address=address,
+            )
     except GiftsError as exc:
         fail(exc)
-    print_result(result, as_json)
+    print_result(result, as_json, log_path)
     sys.exit(EXIT_PARTIAL if result.status == "partial" else EXIT_OK)
 
 
-def print_result(result: RunResult, as_json: bool) -> None:
+def print_result(result: RunResult, as_json: bool, log_path: Path | None = None) -> None:
     summary = result.summary()
+    summary["log"] = str(log_path) if log_path else None
     if as_json:
         click.echo(json.dumps(summary, indent=2, sort_keys=True))
         return
@@ -109,5 +183,9 @@ def print_result(result: RunResult, as_json: bool) -> None:
     ]
     click.echo(", ".join(f"{k} {summary[k]}" for k in shown))
     click.echo(f"run {result.run_id} {result.status} in {sum(result.timings.values()):.1f}s")
+    for warning in result.warnings:
+        click.echo(f"warning: {display.shown(warning)}")
     if result.report_dir:
         click.echo(f"report: {result.report_dir / 'index.html'}")
+    if log_path:
+        click.echo(f"log: {log_path}")

@@ -109,6 +109,13 @@ class RankSettings:
     story_cosine: float = 0.80
     story_title_overlap: float = 0.4
     story_days: int = 3
+    # Interest coverage: a suggestion's text must hold `min_coverage` of its interest's distinct
+    # content words, weighted by BM25 IDF (0: off). Measured by benchmarks/calibrate_rank.py: the most
+    # precise share keeping 95% of the relevant documents, for full claims and short noun phrases.
+    min_coverage: float = 0.3
+    # Of one story's articles scoring within `story_margin` (a share) of its best, the longest stands
+    # for it: a gap that small is no more than the freshness nudge, so completeness decides.
+    story_margin: float = 0.10
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +173,48 @@ class RaySettings:
     num_cpus: int = 0  # CPUs of a local cluster; 0: all of this machine's
 
 
+SECURITIES = ("starttls", "ssl", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySettings:
+    """The optional morning digest by email (pipeline/notify.py): off unless `enabled`.
+
+    The password is never in the file: `password_env` names the environment variable holding it.
+    """
+
+    enabled: bool = False
+    smtp_host: str = ""
+    smtp_port: int = 587
+    security: str = "starttls"  # starttls | ssl (implicit TLS, port 465) | none (a relay on this machine only)
+    user: str = ""  # empty: no login
+    password_env: str = ""
+    sender: str = ""
+    to: tuple[str, ...] = ()
+    review_url: str = ""  # a link to the review app in the digest; empty: none
+    timeout_s: float = 30.0
+
+
+SEARCH_SERVICES = ("arxiv", "hackernews", "crossref", "googlenews")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSettings:
+    """Search sources built from each active interview's interests (pipeline/search.py): off unless
+    `enabled`, because the query terms (interests, company names) are then sent to these services."""
+
+    enabled: bool = False
+    services: tuple[str, ...] = SEARCH_SERVICES
+    items_per_query: int = 10
+    every_days: int = 1  # each query is asked at most once in this many days
+    company_news: bool = True  # one Google News query per active interview's company
+    min_interval_s: float = 1.0  # at most one request to a service's host per this many seconds
+    arxiv_url: str = "http://export.arxiv.org/api/query"
+    hackernews_url: str = "https://hn.algolia.com/api/v1/search_by_date"
+    crossref_url: str = "https://api.crossref.org/works"
+    googlenews_url: str = "https://news.google.com/rss/search"
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     path: Path
@@ -182,6 +231,8 @@ class Config:
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     drafts: DraftSettings = field(default_factory=DraftSettings)
     ray: RaySettings = field(default_factory=RaySettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
 
 
 _PATH_DEFAULTS = {
@@ -203,6 +254,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "feedback": FeedbackSettings,
     "drafts": DraftSettings,
     "ray": RaySettings,
+    "notify": NotifySettings,
+    "search": SearchSettings,
 }
 
 
@@ -360,6 +413,12 @@ def load(path: Path) -> Config:
         opml=tuple((base / p).resolve() for p in lists["opml"]),
         folders=tuple((base / p).resolve() for p in lists["folders"]),
     )
+    notify_raw = raw.get("notify")
+    if isinstance(notify_raw, dict) and "password" in notify_raw:
+        raise _fail(
+            path, text, "notify", "password",
+            "never put a password in this file: set password_env to the name of an environment variable holding it",
+        )  # fmt: skip
     sections = {name: _section(raw, name, cls, path, text) for name, cls in _SECTIONS.items()}
     rank: RankSettings = sections["rank"]
     if rank.top_k < 1:
@@ -390,7 +449,56 @@ def load(path: Path) -> Config:
     for key in ("workers", "batch_size"):
         if getattr(ray, key) < 1:
             raise _fail(path, text, "ray", key, "must be at least 1")
+    _check_notify(sections["notify"], path, text)
+    _check_search(sections["search"], path, text)
     return Config(path=path, root=base, name=name, paths=paths, sources=sources, **sections)
+
+
+_LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _check_notify(notify: NotifySettings, path: Path, text: str) -> None:
+    """The digest's settings: a well-formed address set, and no login sent in the clear off this machine."""
+    if notify.security not in SECURITIES:
+        raise _fail(path, text, "notify", "security", f"{notify.security!r} is not one of {', '.join(SECURITIES)}")
+    if not 0 < notify.smtp_port < 65536:
+        raise _fail(path, text, "notify", "smtp_port", "must be between 1 and 65535")
+    if notify.timeout_s <= 0:
+        raise _fail(path, text, "notify", "timeout_s", "must be more than 0")
+    if notify.password_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", notify.password_env):
+        raise _fail(path, text, "notify", "password_env", "must be the name of an environment variable, not a password")
+    for key, values in (("sender", (notify.sender,) if notify.sender else ()), ("to", notify.to)):
+        for value in values:
+            # One plain address each: a line break would let a value write headers of its own.
+            if not re.fullmatch(r"[^\s@<>,]+@[^\s@<>,]+", value):
+                raise _fail(path, text, "notify", key, f"{value!r} is not an email address (name@example.org)")
+    if notify.review_url and not re.fullmatch(r"https?://[^\s]+", notify.review_url, flags=re.IGNORECASE):
+        raise _fail(path, text, "notify", "review_url", f"{notify.review_url!r} is not an http(s) URL")
+    if notify.user and not notify.password_env:
+        raise _fail(path, text, "notify", "password_env", "a login (user) needs the variable holding its password")
+    if notify.user and notify.security == "none" and notify.smtp_host.lower() not in _LOOPBACK_HOSTS:
+        raise _fail(
+            path, text, "notify", "security", "a login over an unencrypted connection is allowed only to this machine"
+        )
+    if notify.enabled:
+        for key in ("smtp_host", "sender", "to"):
+            if not getattr(notify, key):
+                raise _fail(path, text, "notify", key, "must be set when notify.enabled is true")
+
+
+def _check_search(search: SearchSettings, path: Path, text: str) -> None:
+    """Known services, at least one item and one day, and http(s) base URLs."""
+    for service in search.services:
+        if service not in SEARCH_SERVICES:
+            raise _fail(path, text, "search", "services", f"{service!r} is not one of {', '.join(SEARCH_SERVICES)}")
+    if not 1 <= search.items_per_query <= 100:  # each service pages its answers; 100 is a night's worth
+        raise _fail(path, text, "search", "items_per_query", "must be between 1 and 100")
+    if search.every_days < 1:
+        raise _fail(path, text, "search", "every_days", "must be at least 1")
+    for service in SEARCH_SERVICES:
+        url = getattr(search, f"{service}_url")
+        if not re.fullmatch(r"https?://[^/\s]+[^\s]*", url, flags=re.IGNORECASE):
+            raise _fail(path, text, "search", f"{service}_url", f"{url!r} is not an http(s) URL")
 
 
 def with_overrides(config: Config, *, offline: bool | None = None) -> Config:

@@ -120,6 +120,10 @@ class Context:
             return None
         if self._fetcher is None:
             self._fetcher = Fetcher(self.config.fetch, transport=self.transport)
+            search = self.config.search
+            if search.enabled:  # each search service's host is asked at most once per min_interval_s
+                for service in search.services:
+                    self._fetcher.hosts.pace(getattr(search, f"{service}_url"), search.min_interval_s)
         return self._fetcher
 
     @property

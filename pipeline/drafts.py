@@ -19,10 +19,10 @@ import itertools
 import math
 import re
 from collections import Counter, OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jinja2
 
@@ -212,18 +212,43 @@ def best_quote(
     return next((sentence for _, sentence in ranked if _has_main_verb(sentence, models_dir)), "")
 
 
-def article_quotes(items: Sequence[tuple[str, str, str | None]], models_dir: Path | None = None) -> list[str]:
+class SentenceCache(Protocol):
+    """Where segmented articles are kept between processes (the store's `sentences` table)."""
+
+    def sentences(self, shas: Iterable[str]) -> dict[str, list[str]]: ...
+
+    def put_sentences(self, items: Iterable[tuple[str, list[str]]]) -> None: ...
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def article_quotes(
+    items: Sequence[tuple[str, str, str | None]],
+    models_dir: Path | None = None,
+    cache: SentenceCache | None = None,
+) -> list[str]:
     """For each (article text, interest, best passage): the sentence to quote, or "" (see `best_quote`).
 
-    Each distinct text is segmented once, in one batch, by the language model (pipeline.language).
+    Each distinct text is segmented once, in one batch, by the language model (pipeline.language);
+    with a `cache`, a text segmented by an earlier report or review page is not parsed again.
     """
     unique = list(dict.fromkeys(text for text, _, _ in items))
-    parsed = dict(zip(unique, article_sentences(unique, models_dir), strict=True))
+    parsed: dict[str, list[str]] = {}
+    if cache is not None:
+        by_sha = {_sha(text): text for text in unique}
+        parsed = {by_sha[sha]: found for sha, found in cache.sentences(by_sha).items()}
+    todo = [text for text in unique if text not in parsed]
+    fresh = dict(zip(todo, article_sentences(todo, models_dir), strict=True))
+    if cache is not None and fresh:
+        cache.put_sentences((_sha(text), found) for text, found in fresh.items() if text.strip())
+    parsed.update(fresh)
     return [best_quote(parsed[text], interest, passage, models_dir) for text, interest, passage in items]
 
 
 _SEGMENTED: OrderedDict[tuple[Path | None, str], list[str]] = OrderedDict()
-SEGMENTED_KEPT = 128  # articles whose sentences stay in memory (a report quotes each one in up to three tones)
+SEGMENTED_KEPT = 1024  # articles whose sentences stay in memory (a review app reloads its page often)
 
 
 def article_sentences(texts: Sequence[str], models_dir: Path | None = None) -> list[list[str]]:

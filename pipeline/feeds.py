@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
-from pipeline import jsonfeed
+from pipeline import jsonfeed, searchjson
 from pipeline.display import quote_unsafe, redact_url
 from pipeline.errors import GiftsError
 
@@ -195,7 +195,8 @@ def _link(entry: Any, base_url: str) -> tuple[str | None, str]:
 
 
 def parse_feed(body: bytes, base_url: str, max_entries: int | None = None) -> ParsedFeed:
-    """Parse RSS 2.0, Atom, RSS 1.0/RDF or JSON Feed 1.0/1.1 bytes into entries (ill-formed feeds keep what parses).
+    """Parse RSS 2.0, Atom, RSS 1.0/RDF, JSON Feed 1.0/1.1 or a search API's JSON (Hacker News, Crossref) into
+    entries (ill-formed feeds keep what parses).
 
     Run it in a worker with time and memory limits (`workers.ExtractPool`): feedparser has none.
     Every stored field is capped (MAX_*_CHARS).
@@ -211,7 +212,8 @@ def parse_feed(body: bytes, base_url: str, max_entries: int | None = None) -> Pa
     if not isinstance(body, bytes):
         raise TypeError("parse_feed takes bytes only")
     if jsonfeed.looks_like_json(body):
-        feed_title, raw_entries, bozo = jsonfeed.parse(body)
+        # JSON Feed, or a search API's JSON answer (Hacker News, Crossref): told apart by shape.
+        feed_title, raw_entries, bozo = searchjson.parse(body)
     else:
         refuse_entity_declarations(body)
         # feedparser judges the bytes by the response's media type; without one every feed is "bozo".

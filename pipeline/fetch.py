@@ -193,6 +193,11 @@ class Fetcher:
                     url, exc.reason if current == url else f"{exc.reason} (redirected to {current})"
                 ) from None
             self._wait_for_host(url, current, deadline)
+            pause = self.hosts.next_turn(current)  # a paced host (search APIs) is asked at its rate
+            if pause > 0:
+                if time.monotonic() + pause >= deadline:
+                    raise FetchError(url, f"timeout: {urlsplit(current).hostname} is paced and the deadline came first")
+                time.sleep(pause)
             if time.monotonic() >= deadline:
                 raise FetchError(url, "timeout: deadline passed")
             with (

@@ -3,6 +3,9 @@
 A feed that fails is skipped for 1, 2, 4, then 7 nights after each further failure; after
 `DISABLE_AFTER` failures in a row it is disabled until the user re-enables it (`gifts enable`).
 Failures are counted per night, so re-running the same night never counts one outage twice.
+Backoff follows the cause: a refusal by this machine's own rules (fetch's `blocked:` reasons: a
+scheme, a private or loopback address) is not the source failing, so it never backs off and is
+checked again every night, at no cost to anyone: as soon as the configuration allows it, it is fetched.
 """
 
 from __future__ import annotations
@@ -39,8 +42,19 @@ def after_failure(failures_before: int, last_failed_on: str | None, today: dt.da
     return AfterFailure(failures, next_on.isoformat(), failures >= DISABLE_AFTER)
 
 
-def verdict(disabled_at: str | None, next_attempt_on: str | None, today: dt.date) -> str:
-    """due | backoff_skip | disabled, for a source tonight."""
+def refused_by_configuration(reason: str | None) -> bool:
+    """Whether a failure's reason is a refusal by the fetch settings and guard (`blocked: ...`), not the source's."""
+    return bool(reason) and str(reason).startswith("blocked")
+
+
+def verdict(disabled_at: str | None, next_attempt_on: str | None, today: dt.date, reason: str | None = None) -> str:
+    """due | backoff_skip | disabled, for a source tonight.
+
+    A source whose last failure was a configuration refusal is always due: the settings may have
+    changed since (backoff and disabling recorded for it before this rule are ignored too).
+    """
+    if refused_by_configuration(reason):
+        return "due"
     if disabled_at:
         return "disabled"
     if next_attempt_on and next_attempt_on > today.isoformat():

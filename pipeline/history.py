@@ -327,3 +327,90 @@ def forget(config: Config, contact: str, now: dt.datetime) -> list[str]:
 
     with WorkspaceLock(config.paths.interim), _open_store(config) as store:
         return erase(store, config, find_contact(store, contact), now)
+
+
+MAX_DRAFT_CHARS = 20_000
+
+
+def undo_action(config: Config, action_id: int) -> str:
+    """Undo one recorded action (sent, skip, never, reply, thanked) by deleting its row.
+
+    A refused topic comes back into the profile at the next run (the interview file is read again),
+    and the next run ranks again: the ranking's fingerprint counts actions by their highest id,
+    which a delete can bring back.
+
+    Raises:
+        InputError: when no action has this id (already undone).
+    """
+    with WorkspaceLock(config.paths.interim), _open_store(config) as store:
+        rows = store.query(
+            "SELECT a.action, a.scope, a.at, c.name, c.interview_id, d.title FROM actions a"
+            " LEFT JOIN contacts c ON c.id = a.contact_id LEFT JOIN documents d ON d.id = a.doc_id WHERE a.id = ?",
+            (action_id,),
+        )
+        if not rows:
+            raise InputError(f"action {action_id} not found (already undone?)")
+        row = rows[0]
+        with store.transaction():
+            store.db.execute("DELETE FROM actions WHERE id = ?", (action_id,))
+            if row["action"] == "never" and row["scope"] == "topic":
+                store.db.execute("UPDATE interviews SET sha = '' WHERE id = ?", (row["interview_id"],))
+            store.db.execute("DELETE FROM meta WHERE key = 'rank_fingerprint'")
+    what = f"{row['action']}" + (f" ({row['scope']})" if row["scope"] else "")
+    about = f" of {shown(row['title'])!r}" if row["title"] else ""
+    return f"undone: {what}{about} for {shown(row['name'])} on {str(row['at'])[:10]}"
+
+
+def save_draft(config: Config, suggestion_id: str, text: str) -> str:
+    """Keep the user's edit of a suggestion's draft note with the suggestion; empty text restores the generated one.
+
+    Raises:
+        InputError: for an unknown suggestion, or a draft longer than MAX_DRAFT_CHARS.
+    """
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > MAX_DRAFT_CHARS:
+        raise InputError(f"draft: at most {MAX_DRAFT_CHARS} characters")
+    with WorkspaceLock(config.paths.interim), _open_store(config) as store:
+        row = _suggestion(store, suggestion_id)
+        if row is None:
+            raise InputError(f"suggestion {suggestion_id!r} not found")
+        with store.transaction():
+            store.db.execute("UPDATE suggestions SET draft_edit = ? WHERE id = ?", (text or None, suggestion_id))
+    return f"draft {'saved' if text else 'reset to the generated one'} for {shown(row['name'])}"
+
+
+def contact_history(store: Store, contact_id: str) -> list[dict[str, Any]]:
+    """What happened with one contact, newest first: id, action, scope, at, note, title, url."""
+    return [
+        {key: shown(value) if isinstance(value, str) else value for key, value in dict(r).items()}
+        for r in store.query(
+            "SELECT a.id, a.suggestion_id, a.action, a.scope, a.at, a.note, d.title, d.url FROM actions a"
+            " LEFT JOIN documents d ON d.id = a.doc_id WHERE a.contact_id = ? ORDER BY a.at DESC, a.id DESC",
+            (contact_id,),
+        )
+    ]
+
+
+def set_interview_status(config: Config, interview_id: str, status: str) -> str:
+    """Change an interview's status in its file (a minimal, validated edit) and in the store, at once.
+
+    filled and rejected stop every follow-up of its interviewers from now on; the next run reads
+    the file again (its stored hash no longer matches) and finds the same status.
+
+    Raises:
+        InputError: for an unknown interview or status, or a file outside the interviews folder.
+    """
+    from pipeline.interviews import write_status
+
+    with WorkspaceLock(config.paths.interim), _open_store(config) as store:
+        path = store.scalar("SELECT path FROM interviews WHERE id = ?", (interview_id,))
+        if path is None:
+            raise InputError(f"interview {interview_id!r} not found")
+        folder = config.paths.interviews.resolve()
+        file = Path(path).resolve()
+        if not file.is_relative_to(folder):
+            raise InputError(f"{path}: not in the interviews folder {folder}")
+        interview = write_status(file, status)
+        with store.transaction():
+            store.db.execute("UPDATE interviews SET status = ? WHERE id = ?", (status, interview_id))
+    return f"{interview.company}: status {status} written to {file}"

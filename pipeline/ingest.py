@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline import dedupe, folders, health
+from pipeline import dedupe, folders, health, search
 from pipeline.archive import Archive
 from pipeline.errors import FetchError
 from pipeline.extract import Extracted, sniff_kind
@@ -55,19 +55,32 @@ def sync_sources(store: Store, sources: list[Source]) -> None:
 
 
 def fetch_feeds(
-    store: Store, archive: Archive, fetcher: Fetcher | None, now: str, progress: Progress = _noop
+    store: Store,
+    archive: Archive,
+    fetcher: Fetcher | None,
+    now: str,
+    progress: Progress = _noop,
+    *,
+    search_every_days: int = 1,
 ) -> Counter[str]:
     """Fetch every due feed with a conditional GET; each source ends in exactly one recorded state.
 
-    States: new, not_modified, failed (with a reason), backoff_skip, disabled (see `health`).
+    States: new, not_modified, failed (with a reason), backoff_skip, disabled (see `health`). A search
+    source (pipeline/search.py) fetched fine less than `search_every_days` days ago is left as it is
+    and counted as `search_not_due`: a service is asked each question at most that often.
     """
     counts: Counter[str] = Counter()
     today = dt.date.fromisoformat(now[:10])
     run_id = store.current_run()
     rows = store.query("SELECT * FROM sources WHERE kind = 'feed' AND COALESCE(state, '') != 'removed'")
     for row in rows:
+        if search.is_search(row["origin"]) and row["last_ok_at"]:
+            if (today - dt.date.fromisoformat(row["last_ok_at"][:10])).days < search_every_days:
+                counts["search_not_due"] += 1
+                progress(1)
+                continue
         counts["sources"] += 1
-        verdict = health.verdict(row["disabled_at"], row["next_attempt_on"], today)
+        verdict = health.verdict(row["disabled_at"], row["next_attempt_on"], today, row["reason"])
         if verdict != "due":
             failures = row["consecutive_failures"]
             why = (
@@ -109,7 +122,7 @@ def fetch_feeds(
             store.db.execute(
                 "UPDATE sources SET state = ?, reason = ?, raw_sha = ?, etag = ?, last_modified = ?,"
                 " last_attempt_at = ?, last_ok_at = ?, consecutive_failures = 0, next_attempt_on = NULL,"
-                " last_failed_on = NULL WHERE id = ?",
+                " last_failed_on = NULL, disabled_at = NULL WHERE id = ?",
                 (
                     state,
                     reason,
@@ -137,8 +150,10 @@ def _record_feed_failure(
     fetcher: Fetcher | None,
 ) -> None:
     with store.transaction():
-        if fetcher is None:
-            # Offline, a feed missing from the archive says nothing about the feed's health.
+        if fetcher is None or health.refused_by_configuration(reason):
+            # Offline, a feed missing from the archive says nothing about the feed's health; nor does
+            # a refusal by the fetch settings (a private address, a scheme): it is checked again each
+            # night, so it is fetched as soon as the configuration allows it (see `health`).
             store.db.execute(
                 "UPDATE sources SET state = 'failed', reason = ?, last_attempt_at = ? WHERE id = ?",
                 (reason, now, row["id"]),

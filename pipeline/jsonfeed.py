@@ -80,6 +80,11 @@ def parse(body: bytes) -> tuple[str, list[dict[str, Any]], str | None]:
         data = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return "", [], f"JSON Feed: not valid JSON: {type(exc).__name__}: {exc}"[:300]
+    return parse_data(data)
+
+
+def parse_data(data: Any) -> tuple[str, list[dict[str, Any]], str | None]:
+    """`parse` for JSON already decoded (the body is sniffed once for the search APIs' shapes first)."""
     if not isinstance(data, dict):
         return "", [], "JSON Feed: the top level is not an object"
     items = data.get("items")

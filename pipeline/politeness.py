@@ -34,6 +34,8 @@ class HostLimits:
         self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._not_before: dict[str, float] = {}
+        self._interval: dict[str, float] = {}
+        self._next_turn: dict[str, float] = {}
 
     @contextmanager
     def slot(self, url: str) -> Iterator[None]:
@@ -48,6 +50,24 @@ class HostLimits:
         with self._lock:
             key = host_key(url)
             self._not_before[key] = max(self._not_before.get(key, 0.0), self.clock() + seconds)
+
+    def pace(self, url: str, seconds: float) -> None:
+        """Start requests to this URL's host at least `seconds` apart (a search API's rate limit)."""
+        with self._lock:
+            key = host_key(url)
+            self._interval[key] = max(self._interval.get(key, 0.0), seconds)
+
+    def next_turn(self, url: str) -> float:
+        """Reserve the next request to a paced host: seconds to wait before sending it (0: now)."""
+        with self._lock:
+            key = host_key(url)
+            interval = self._interval.get(key, 0.0)
+            if interval <= 0:
+                return 0.0
+            now = self.clock()
+            turn = max(now, self._next_turn.get(key, 0.0))
+            self._next_turn[key] = turn + interval
+            return turn - now
 
     def wait_needed(self, url: str) -> float:
         """Seconds to wait before this host may be asked again (0 when it may be asked now)."""

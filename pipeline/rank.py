@@ -3,8 +3,8 @@
 A contact's score for a document is the best over its interests taken one at a time, never a
 blend of them, so a person with two unrelated interests gets documents for each, not documents
 that sit halfway between. A list holds no filler (every score clears an absolute floor and a share
-of its interest's best), tells each story once (pipeline/stories.py), and is in the order of the
-score it shows.
+of its interest's best), holds a share of its interest's distinctive words, tells each story once
+(pipeline/stories.py), and is in the order of the score it shows.
 """
 
 from __future__ import annotations
@@ -150,12 +150,16 @@ def _select(
     k: int,
     must_cover: set[int] | None = None,
     same_story: Callable[[int, np.ndarray], np.ndarray] | None = None,
+    words: np.ndarray | None = None,
+    margin: float = 0.0,
 ) -> list[tuple[int, list[int]]]:
     """Greedy MMR that first gives every interest its best document, and tells each story once.
 
     Returns (document, the others of its story) pairs, in the order picked. `order` ranks the
-    candidates best first; of one story, the first in `order` matching the same interest speaks for
-    it, the rest become its "also covered by". Near-duplicate texts are one story whatever their dates.
+    candidates best first; of one story's documents matching the same interest, the longest (`words`)
+    of those scoring within `margin` (a share) of the best speaks for it (of equal length, the first in
+    `order`), the rest become its "also covered by". Near-duplicate texts are one story whatever their
+    dates.
 
     Args:
         must_cover: limits the coverage pass to some interests (said ones: an inferred interest earns
@@ -189,8 +193,9 @@ def _select(
         if same_story is not None and len(rest):
             same |= same_story(doc, rest)
         story = [doc, *(int(d) for d in rest[same])]
-        # The best-placed article of the story on the same interest speaks for it (coverage holds).
-        lead = min((d for d in story if interest_of[d] == interest_of[doc]), key=position.__getitem__)
+        # The most complete of the story's close-scoring articles on the same interest speaks for it
+        # (coverage holds): a half-length copy that scores a little higher does not.
+        lead = _lead([d for d in story if interest_of[d] == interest_of[doc]], scores, position, words, margin)
         covered.add(int(interest_of[lead]))
         chosen.append((lead, sorted((d for d in story if d != lead), key=position.__getitem__)))
         pool = []
@@ -199,6 +204,17 @@ def _select(
                 pool.append(d)
                 closest[d] = max(closest[d], sim) if d in closest else sim
     return chosen
+
+
+def _lead(
+    members: Sequence[int], scores: np.ndarray, position: Mapping[int, int], words: np.ndarray | None, margin: float
+) -> int:
+    """Which of one story's members stands for it: of those within `margin` of the best score, the longest."""
+    best = min(members, key=position.__getitem__)
+    if words is None:
+        return best
+    close = [d for d in members if scores[d] >= (1.0 - margin) * scores[best]]
+    return max(close, key=lambda d: (words[d], -position[d]))
 
 
 def _candidates(scores: Sequence[QueryScores]) -> np.ndarray | None:
@@ -332,6 +348,7 @@ def rank_contact(
     # even when it is only a weak match.
     mask &= dense >= settings.min_score
     mask &= _no_filler(score, which, inferred, mask, settings)
+    mask &= _covers(index, [interest.text for interest, _ in per_interest], which, rows, mask, settings.min_coverage)
     keep = np.flatnonzero(mask)
     # Best score first; of equal scores a listed interest's, then the longer article, then document
     # order (exactly as sorting every document and then filtering).
@@ -346,7 +363,9 @@ def rank_contact(
     def same_story(local: int, others: np.ndarray) -> np.ndarray:
         return stories.same_story(int(rows[local]), rows[others], doc_vectors, priors.days, titles, rule)
 
-    picked = _select(order, score, which, vectors, settings.top_k, said, same_story)
+    picked = _select(
+        order, score, which, vectors, settings.top_k, said, same_story, priors.words[rows], settings.story_margin
+    )
     # The list is in the order of the score it shows; coverage decided what is in it, not where.
     placed = {doc: n for n, doc in enumerate(order)}
     picked.sort(key=lambda pick: placed[pick[0]])
@@ -398,3 +417,21 @@ def _no_filler(
         on = ok & (which == interest)
         out[on] = score[on] >= settings.relative_floor * float(score[on].max())
     return np.asarray(out, dtype=bool)
+
+
+def _covers(
+    index: HybridIndex, texts: Sequence[str], which: np.ndarray, rows: np.ndarray, mask: np.ndarray, minimum: float
+) -> np.ndarray:
+    """Which documents hold at least `minimum` of their matched interest's IDF-weighted content words.
+
+    An interest is a short phrase whose every distinctive word carries part of what it means (the
+    "multidrug" of "multidrug-resistant tuberculosis"): a neighbouring topic that lacks the words
+    that carry most of the weight is not on it, however close its vectors. README: how it was measured.
+    """
+    out = np.asarray(mask, dtype=bool).copy()
+    if minimum <= 0:
+        return out
+    for interest in np.unique(which[out]):
+        on = np.flatnonzero(out & (which == interest))
+        out[on] = index.lexical.coverage(texts[int(interest)], rows[on]) >= minimum
+    return out

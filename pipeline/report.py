@@ -25,8 +25,10 @@ import jinja2
 from markupsafe import Markup, escape
 
 from pipeline.charts import scores_by_contact_svg
+from pipeline.checks import run_warnings
 from pipeline.config import Config
 from pipeline.display import quote_unsafe, redact_url, shown, strip_bidi
+from pipeline.failures import failures
 from pipeline.sources import document_path
 from pipeline.store import Store
 
@@ -45,8 +47,8 @@ PARQUET_COLUMNS = (
 )  # fmt: skip
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 PASSAGE_CHARS = 420
+FAILURES_SHOWN = 20  # the summary's list of what failed; `gifts status` has them all
 WORDS_PER_MINUTE = 230
-_WORD = re.compile(r"[^\W_]+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
 
 
@@ -105,22 +107,19 @@ def clip(text: str, limit: int = PASSAGE_CHARS) -> str:
 def highlight(text: str, query: str) -> Markup:
     """`text` escaped, with the words that share a stem with `query`'s words wrapped in <mark>.
 
-    Stems and stop words are those of the lexical ranking (English Snowball, bm25s's list), so
-    what is marked is what BM25 matched. Escaping comes first, piece by piece, and only the
-    fixed <mark> tags are added as markup.
+    Stems and stop words are the lexical ranking's own (`retrieval.stems`), so what is marked is
+    what BM25 matched. Escaping comes first, piece by piece, and only the fixed <mark> tags are
+    added as markup.
     """
-    import Stemmer
-    from bm25s.stopwords import STOPWORDS_EN
+    from pipeline.retrieval import WORD, content_stem, stems
 
-    stemmer = Stemmer.Stemmer("english")
-    stop = set(STOPWORDS_EN)
-    wanted = {stemmer.stemWord(w) for w in (m.lower() for m in _WORD.findall(query)) if w not in stop and len(w) > 1}
+    wanted = stems(query)
     pieces: list[Markup] = []
     position = 0
-    for match in _WORD.finditer(text):
+    for match in WORD.finditer(text):
         pieces.append(escape(text[position : match.start()]))
         word = match.group()
-        if word.lower() not in stop and stemmer.stemWord(word.lower()) in wanted:
+        if content_stem(word) in wanted:
             pieces.append(Markup("<mark>%s</mark>") % word)
         else:
             pieces.append(escape(word))
@@ -334,6 +333,7 @@ def report_context(
         ),
     }
     stage_timings = dict(timings) if timings is not None else _last_timings(store)
+    failed = failures(store)
     chart = scores_by_contact_svg([(card.name, [float(s["score"]) for s in card.suggestions]) for card in cards])
     due, next_due = follow_ups(store, config, now, cards)
     return {
@@ -346,6 +346,10 @@ def report_context(
         "totals": totals,
         "run": dict(last_run[0]) if last_run else {},
         "timings": stage_timings,
+        # What failed, by URL or file path with the reason (pipeline.failures): a short list.
+        "failures": failed[:FAILURES_SHOWN],
+        "failures_more": max(0, len(failed) - FAILURES_SHOWN),
+        "warnings": run_warnings(store),  # the last run's warnings (pipeline.checks), one line each
         "chart": Markup(chart),  # noqa: S704 -- rebuilt from an allowlist by charts.sanitize_svg
         "contacts_with": sum(1 for c in cards if c.suggestions),
         # From the follow-up planner: what is due today, and when each other contact is next due.
@@ -374,7 +378,8 @@ def follow_ups(
     texts, local = _document_texts(store, {s["doc_id"] for s in rows})
     # One complete sentence of each article's body, the one closest to the interest ("" if none is).
     quotes = drafts.article_quotes(
-        [(texts.get(s["doc_id"], ""), s["matched_interest"] or "", s["best_passage"]) for s in rows]
+        [(texts.get(s["doc_id"], ""), s["matched_interest"] or "", s["best_passage"]) for s in rows],
+        cache=store,
     )
     why_of = {s["id"]: quote for s, quote in zip(rows, quotes, strict=True)}
     for card in cards:
@@ -392,6 +397,9 @@ def follow_ups(
             gift = drafts.Gift(s["title"], source, s["href"], why_of[s["id"]])
             article = texts.get(s["doc_id"], "")
             s["draft"] = drafts.note(env, kind, interest=interest, gift=gift, article=article, **common)
+            s["draft_generated"] = s["draft"]
+            if s.get("draft_edit"):  # the user's own edit (gifts review) is the note they will send
+                s["draft"] = s["draft_edit"]
         if follow is None:
             continue
         if follow.due is None:

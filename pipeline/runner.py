@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from pipeline import drafts, engines, feedback, ingest, pages, profile, report
+from pipeline import checks, drafts, engines, feedback, ingest, pages, profile, report
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.context import Context, Engine, ProgressFactory, no_progress
@@ -47,6 +47,8 @@ class RunResult:
     timings: dict[str, float]
     report_dir: Path | None = None
     errors: list[str] = field(default_factory=list)
+    # Problems that did not stop the run, one line each naming the file, line and key (pipeline.checks).
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {key: int(self.counts.get(key, 0)) for key in SUMMARY_KEYS}
@@ -55,6 +57,7 @@ class RunResult:
         out["status"] = self.status
         out["timings_s"] = {k: round(v, 3) for k, v in self.timings.items()}
         out["report"] = str(self.report_dir) if self.report_dir else None
+        out["warnings"] = list(self.warnings)
         return out
 
 
@@ -62,7 +65,9 @@ def _fetch(ctx: Context) -> Counter[str]:
     ingest.sync_sources(ctx.store, configured_sources(ctx.config))
     total = int(ctx.store.scalar("SELECT COUNT(*) FROM sources WHERE kind = 'feed'") or 0)
     tick, done = ctx.progress("fetch feeds", total)
-    counts = ingest.fetch_feeds(ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick)
+    counts = ingest.fetch_feeds(
+        ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick, search_every_days=ctx.config.search.every_days
+    )
     done()
     # Once per run (here, not in _fetch_pages, which the parse stage calls again).
     if not ctx.config.fetch.offline:
@@ -225,6 +230,11 @@ def run(
         ctx = Context(config, store, Archive(config.paths.raw), now, progress, transport, embedder_factory, chosen)
         stack.callback(ctx.close)
         run_id = store.start_run(ctx.stamp)
+        # Before the stages, so tonight's report shows tonight's warnings.
+        warnings = checks.collect_warnings(config, now.date())
+        checks.record(store, warnings)
+        for warning in warnings:
+            log.info("warning: %s", warning)  # for the log file; the CLI prints them with the summary
         counts: Counter[str] = Counter()
         timings = ctx.timings
         status = "failed"
@@ -243,7 +253,14 @@ def run(
             )
             counts["failed"] = failed
             status = "partial" if failed else "ok"
+            # The opt-in morning digest: a mail problem is recorded and logged, never the run's status.
+            if "report" in stages and config.notify.enabled:
+                from pipeline import notify
+
+                started = time.perf_counter()
+                counts.update(notify.after_run(store, config, now))
+                timings["notify"] = time.perf_counter() - started
         finally:
             finished = (now + dt.timedelta(seconds=sum(timings.values()))).isoformat(timespec="seconds")
             store.finish_run(run_id, finished, status, dict(counts), timings)
-        return RunResult(run_id, status, dict(counts), timings, ctx.report_dir)
+        return RunResult(run_id, status, dict(counts), timings, ctx.report_dir, warnings=warnings)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pipeline.config import Config, FetchSettings
 from pipeline.errors import ConfigError
+from pipeline.search import search_queries
 
 FOLDER_SUFFIXES = {".pdf": "pdf", ".html": "html", ".htm": "html", ".txt": "text", ".md": "text"}
 
@@ -108,7 +109,8 @@ def read_opml(path: Path) -> list[tuple[str, str]]:
 
 
 def configured_sources(config: Config) -> list[Source]:
-    """Every source the workspace names, de-duplicated by location, in a stable order."""
+    """Every source the workspace names, de-duplicated by location, in a stable order: feeds, OPML
+    feeds, folders, then the search sources when `[search] enabled` (pipeline/search.py)."""
     found: dict[str, Source] = {}
     for url in config.sources.feeds:
         found.setdefault(url, Source(source_id("feed", url), "feed", url, url, "config"))
@@ -117,11 +119,14 @@ def configured_sources(config: Config) -> list[Source]:
             origin = str(opml.relative_to(config.root)) if opml.is_relative_to(config.root) else str(opml)
             found.setdefault(url, Source(source_id("feed", url), "feed", url, title, origin))
     for folder in config.sources.folders:
-        if not folder.is_dir():
-            raise ConfigError(f"{config.path}: sources.folders: {folder} is not a folder")
+        # A missing folder does not stop the run: its source fails with "folder missing", and the
+        # run's warnings name the config line (pipeline.checks).
         location = str(folder)
         name = str(folder.relative_to(config.root)) if folder.is_relative_to(config.root) else location
         found.setdefault(location, Source(source_id("folder", name), "folder", location, name, "config"))
+    # Opt-in search sources ([search] enabled): feeds like the others, found from the open interviews.
+    for query in search_queries(config):
+        found.setdefault(query.url, Source(source_id("feed", query.url), "feed", query.url, query.title, query.origin))
     return list(found.values())
 
 

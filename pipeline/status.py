@@ -8,9 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pipeline.checks import run_warnings
 from pipeline.config import Config
 from pipeline.display import shown
-from pipeline.sources import document_path
+from pipeline.failures import failures
 from pipeline.store import Store
 
 
@@ -22,6 +23,8 @@ def collect(config: Config) -> dict[str, Any]:
         "store": str(config.paths.store),
         "sources": [],
         "documents": {},
+        "failures": [],
+        "warnings": [],
         "failed_files": [],
         "contacts": [],
         "runs": [],
@@ -41,18 +44,11 @@ def collect(config: Config) -> dict[str, Any]:
         info["documents"] = {
             r["state"]: r["n"] for r in store.query("SELECT state, COUNT(*) AS n FROM documents GROUP BY state")
         }
+        info["failures"] = failures(store)
+        info["warnings"] = run_warnings(store)  # the last run's, one line each (pipeline.checks)
         # Local files that could not be read, each by the path a person finds it at.
         info["failed_files"] = [
-            {
-                "path": shown(document_path("folder", r["location"], r["guid"])),
-                "state": r["state"],
-                "reason": shown(r["reason"]),
-            }
-            for r in store.query(
-                "SELECT s.location, d.guid, d.state, d.reason FROM documents d JOIN sources s ON s.id = d.source_id"
-                " WHERE s.kind = 'folder' AND d.state IN ('extract_failed', 'too_large', 'blocked')"
-                " ORDER BY s.location, d.guid"
-            )
+            {key: f[key] for key in ("path", "state", "reason")} for f in info["failures"] if f["kind"] == "file"
         ]
         info["contacts"] = [
             {key: shown(value) for key, value in dict(r).items()}
@@ -70,4 +66,8 @@ def collect(config: Config) -> dict[str, Any]:
             row["timings"] = json.loads(row["timings"] or "{}")
             runs.append(row)
         info["runs"] = runs
+        # The morning digest's latest outcome, send and failure (pipeline.notify keeps them in meta).
+        from pipeline.notify import recorded
+
+        info["notify"] = recorded(store)
     return info

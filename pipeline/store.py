@@ -168,6 +168,15 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE suggestions ADD COLUMN also TEXT;       -- JSON: ids of the same story's other documents
     """,
+    # 6: a draft note the user edited in `gifts review`, kept with its suggestion (rank never writes it).
+    """
+    ALTER TABLE suggestions ADD COLUMN draft_edit TEXT;
+    """,
+    # 7: an article's sentences as the language model cut them, by text hash: drafts quote from
+    # them, and parsing every suggested article again for each report (or each review page) is slow.
+    """
+    CREATE TABLE sentences (text_sha TEXT PRIMARY KEY, sentences TEXT NOT NULL);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -261,6 +270,35 @@ class Store:
             "INSERT OR REPLACE INTO vectors (model, sha, dim, vec) VALUES (?, ?, ?, ?)",
             [(model, sha, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for sha, v in items],
         )
+
+    # -- sentences ----------------------------------------------------------------------------
+    def sentences(self, shas: Iterable[str]) -> dict[str, list[str]]:
+        """Cached sentence lists by text hash (only those present)."""
+        wanted = list(dict.fromkeys(shas))
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            try:
+                rows = self.db.execute(
+                    f"SELECT text_sha, sentences FROM sentences WHERE text_sha IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+            except sqlite3.OperationalError:  # a read-only store made before the cache existed
+                return out
+            out.update((sha, json.loads(found)) for sha, found in rows)
+        return out
+
+    def put_sentences(self, items: Iterable[tuple[str, list[str]]]) -> None:
+        """Remember sentence lists by text hash. Only a cache: a store opened read-only, or one a
+        run is busy writing, is left alone and the sentences are simply parsed again next time."""
+        try:
+            with self.transaction():
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO sentences (text_sha, sentences) VALUES (?, ?)",
+                    ((sha, json.dumps(found)) for sha, found in items),
+                )
+        except sqlite3.OperationalError:
+            return
 
     # -- runs -------------------------------------------------------------------------------
     def current_run(self) -> int:

@@ -77,6 +77,9 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_bytes: int)
     """Child: extract tasks from `conn` until told to stop (None) or the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _detach_from_parent(conn.fileno())
+    # The run's log file was closed with the other inherited descriptors: a library warning here
+    # would print a logging traceback to the terminal. What a body did wrong comes back as its reason.
+    logging.getLogger().handlers = [logging.NullHandler()]
     if memory_bytes > 0:
         start = _address_space_bytes()
         limit = start + memory_bytes

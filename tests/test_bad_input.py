@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import FakeEmbedder
 
-import pipeline.runner
+import pipeline.context
 from pipeline.cli import main
 from pipeline.embed import model_key
 
@@ -190,7 +190,7 @@ def test_at_least_200_mutations() -> None:
 def test_mutated_file_gives_one_line_error_or_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_model: Callable[..., FakeEmbedder], kind: str, n: int
 ) -> None:
-    monkeypatch.setattr(pipeline.runner, "load_embedder", fake_model)
+    monkeypatch.setattr(pipeline.context, "load_embedder", fake_model)
     rng = random.Random(f"{kind}-{n}")
     (tmp_path / "interviews").mkdir()
     files = {name: body for name, body, _ in KINDS.values()}

@@ -184,3 +184,37 @@ def test_overlapping_run_exits_at_once(workspace: Path) -> None:
     assert code == 2
     assert "another gifts run" in out
     assert not (config.paths.store).exists()
+
+
+def _noisy_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    """During a run, a third-party library logs a warning, and so does the project itself."""
+    import logging
+
+    from pipeline import checks
+
+    original = checks.collect_warnings
+
+    def collect(*args: object, **kwargs: object) -> list[str]:
+        logging.getLogger("trafilatura.core").warning("library noise from https://user:TOKEN@lib.example/x")
+        logging.getLogger("pipeline.ingest").warning("our own warning")
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checks, "collect_warnings", collect)
+
+
+@pytest.mark.parametrize("verbose", [[], ["-v"], ["-vv"]])
+def test_library_log_lines_go_to_the_run_log_not_the_terminal_unless_vv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verbose: list[str]
+) -> None:
+    _noisy_library(monkeypatch)
+    config = tmp_path / "gifts.toml"
+    config.write_text("[fetch]\noffline = true\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), *verbose, "fetch"])
+    assert result.exit_code == 0, result.output
+    assert "our own warning" in result.stderr
+    assert ("library noise" in result.stderr) == (verbose == ["-vv"])
+    (log_file,) = (tmp_path / "data" / "interim" / "logs").glob("run-*.log")
+    logged = log_file.read_text(encoding="utf-8")
+    assert "trafilatura.core: library noise from https://***@lib.example/x" in logged
+    assert "pipeline.ingest: our own warning" in logged and "TOKEN" not in logged + result.stderr
+    assert f"log: {log_file}" in result.stdout

@@ -23,6 +23,8 @@ SECTIONS = {
     "feedback": config_module.FeedbackSettings,
     "drafts": config_module.DraftSettings,
     "ray": config_module.RaySettings,
+    "notify": config_module.NotifySettings,
+    "search": config_module.SearchSettings,
 }
 
 
@@ -82,4 +84,4 @@ def test_readme_defaults_match_the_code() -> None:
             elif isinstance(value, int | float):
                 assert float(shown) == float(value), f"{section}.{f.name}"
             elif isinstance(value, tuple):
-                assert shown == "[]"
+                assert shown == "[" + ", ".join(f'"{v}"' for v in value) + "]", f"{section}.{f.name}"

@@ -271,3 +271,26 @@ def test_the_sample_workspace_holds_the_current_default_templates() -> None:
         shipped = (ROOT / "pipeline" / "templates" / "notes" / name).read_bytes()
         assert (ROOT / "data" / "sample" / "templates" / "notes" / name).read_bytes() == shipped
         assert hashlib.sha256(shipped).hexdigest() not in RETIRED_DEFAULTS
+
+
+def test_an_article_segmented_once_is_not_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store keeps each article's sentences: a later report or review page quotes from them."""
+    from pipeline import drafts, language
+    from pipeline.store import Store
+
+    text = (
+        "Consumer lag grows quietly when partitions rebalance during a deploy and nobody watches the dashboards. "
+        "The team added alerts on lag per partition and the incidents stopped within a month of the change."
+    )
+    item = [(text, "consumer lag in Kafka", None)]
+    with Store(tmp_path / "gifts.sqlite") as store:
+        drafts._SEGMENTED.clear()
+        first = drafts.article_quotes(item, cache=store)
+        drafts._SEGMENTED.clear()  # another process: nothing in memory
+
+        def parse_again(*_args: object, **_kwargs: object) -> list[list[str]]:
+            raise AssertionError("parsed again")
+
+        monkeypatch.setattr(language, "sentences_many", parse_again)
+        assert drafts.article_quotes(item, cache=store) == first
+    assert first[0].startswith("Consumer lag grows quietly")

@@ -86,3 +86,53 @@ def test_enable_unknown_source_is_one_line_exit_2(flaky: Path) -> None:
     code, out = _cli(flaky, "enable", "no-such-feed")
     assert code == 2
     assert out.strip().count("\n") == 0 and "no-such-feed" in out
+
+
+def test_a_configuration_refusal_is_always_due() -> None:
+    today = dt.date(2026, 11, 26)
+    refused = "blocked: 127.0.0.1 is the non-public address 127.0.0.1"
+    assert health.refused_by_configuration(refused) and not health.refused_by_configuration("http 404")
+    # Backoff and disabling recorded before the rule do not hold a refused source back either.
+    assert health.verdict("2026-11-01T05:00:00", "2026-12-01", today, refused) == "due"
+    assert health.verdict(None, "2026-11-27", today, "http 404") == "backoff_skip"
+
+
+def _source_row(config: Path) -> dict[str, object]:
+    with Store(load(config).paths.store) as store:
+        (row,) = store.query("SELECT * FROM sources")
+        return dict(row)
+
+
+def test_a_feed_refused_by_configuration_is_fetched_once_the_configuration_allows_it(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """Backoff follows the cause: a private address refused by the settings is not the feed failing."""
+    url = httpserver.url_for("/feed.xml")
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title></channel></rss>',
+        content_type="application/rss+xml",
+    )
+    config = tmp_path / "gifts.toml"
+    config.write_text(f'[sources]\nfeeds = ["{url}"]\n', encoding="utf-8")
+    for night in range(3):  # refused night after night: no backoff, no disabling
+        result = run(load(config), ("fetch",), now=NOW + dt.timedelta(days=night))
+        assert result.counts["sources_failed"] == 1 and not result.counts.get("sources_backoff_skip")
+    row = _source_row(config)
+    assert str(row["reason"]).startswith("blocked:") and row["next_attempt_on"] is None
+    assert row["disabled_at"] is None and not row["consecutive_failures"]
+
+    config.write_text(f'[sources]\nfeeds = ["{url}"]\n[fetch]\nallow_private_networks = true\n', encoding="utf-8")
+    result = run(load(config), ("fetch",), now=NOW + dt.timedelta(days=3))
+    assert result.counts["fetched"] == 1 and result.counts["sources_new"] == 1
+    assert not result.counts.get("sources_backoff_skip") and not result.counts.get("sources_failed")
+
+
+def test_a_404_still_backs_off(tmp_path: Path, httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/gone.xml").respond_with_data("gone", status=404)
+    config = tmp_path / "gifts.toml"
+    url = httpserver.url_for("/gone.xml")
+    config.write_text(f'[sources]\nfeeds = ["{url}"]\n[fetch]\nallow_private_networks = true\n', encoding="utf-8")
+    run(load(config), ("fetch",), now=NOW)
+    result = run(load(config), ("fetch",), now=NOW + dt.timedelta(days=1))
+    assert result.counts["sources_backoff_skip"] == 1
+    assert _source_row(config)["consecutive_failures"] == 1

@@ -332,7 +332,7 @@ def test_one_story_from_three_outlets_is_one_suggestion_naming_the_others() -> N
     # not one text), different words. A fourth article, on another story, is as close to them (0.83)
     # but was published a month earlier.
     story = [
-        Doc("outage-wire", "Kafka outage at a broker vendor: consumer lag across partitions.",
+        Doc("outage-wire", "Kafka outage at a broker vendor: stream processing lag across partitions.",
             (_toward(KAFKA, OUTLET_COSINE, 40),), published="2026-11-24", source_id="src-wire", source_title="Wire"),
         Doc("outage-blog", "Kafka outage explained: what consumer lag did to stream processing.",
             (_toward(KAFKA, OUTLET_COSINE, 41),), published="2026-11-23"),
@@ -375,10 +375,11 @@ def test_one_good_match_is_not_padded_with_weak_ones() -> None:
     suggestions = _rank(built, _contact(KAFKA_INTEREST))
     assert [s.doc_id for s in suggestions] == ["good"]
     # Without the floors the semantic threshold alone would have padded the list.
-    padded = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0, score_floor=0.0)
+    # (The weak ones share no word with the interest: the coverage rule is off here, to test the floors.)
+    padded = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0, score_floor=0.0, min_coverage=0.0)
     assert len(padded) == 4 and all(s.parts["dense"] >= RankSettings().min_score for s in padded)
     # The relative floor is a share of the best score for the interest; the absolute floor holds too.
-    kept = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.5)
+    kept = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.5, min_coverage=0.0)
     assert [s.doc_id for s in kept] == ["good", "weak-0", "weak-1"]
     assert all(RankSettings().score_floor <= s.score < 0.75 * kept[0].score for s in kept[1:])
     # Nothing good: no list at all rather than a weak one.
@@ -456,3 +457,58 @@ def test_a_listed_interest_wins_ties() -> None:
         dataclasses.replace(RankSettings(), top_k=1), TODAY,
     )  # fmt: skip
     assert [s.doc_id for s in result] == ["for-listed"]
+
+
+def test_of_close_scores_the_most_complete_article_speaks_for_the_story() -> None:
+    # A syndicated half-length copy matches a little better (shorter text: BM25's length
+    # normalisation, a sharper passage; vectors 0.88 apart: one story) but the full article tells the story.
+    full = Doc("story-full", "Kafka stream processing outage report.", (_toward(KAFKA, 0.93, 40),), words=1200)
+    copy = Doc("story-copy", "Kafka stream processing outage.", (_toward(KAFKA, 0.95, 41),), words=600)
+    built = _build([full, copy])
+    apart = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0, story_cosine=1.0, story_title_overlap=1.0)
+    scores = {s.doc_id: s.score for s in apart}
+    assert scores["story-copy"] > scores["story-full"] >= (1 - RankSettings().story_margin) * scores["story-copy"]
+    suggestions = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0)
+    assert [(s.doc_id, s.also) for s in suggestions] == [("story-full", ("story-copy",))]
+    assert suggestions[0].score == scores["story-full"]  # the score shown is its own
+    # A clearly better match (beyond the margin) still speaks for the story, however short.
+    tight = _rank(built, _contact(KAFKA_INTEREST), relative_floor=0.0, story_margin=0.0)
+    assert [(s.doc_id, s.also) for s in tight] == [("story-copy", ("story-full",))]
+
+
+def test_a_suggestion_must_hold_most_of_its_interests_distinctive_words() -> None:
+    # Interest: "multidrug-resistant tuberculosis". Both documents are as close to it in vector space
+    # (two stories: 0.72 apart);
+    # the ordinary-TB one lacks "multidrug" and "resistant", the rarest of its words here.
+    interest = ("i-tb", "multidrug-resistant tuberculosis")
+    vectors = {"i-tb": _axis(KAFKA)}
+    docs = [
+        Doc("mdr-tb", "Multidrug-resistant tuberculosis: a shorter regimen.", (_toward(KAFKA, 0.85, 40),)),
+        Doc("tb-regimen", "Tuberculosis treatment: a regimen for tuberculosis in adults.", (_toward(KAFKA, 0.85, 41),)),
+        *(Doc(f"tb-{i}", f"Tuberculosis report {i}.", (_toward(BATTERY, 0.9, 50 + i),)) for i in range(4)),
+        Doc("resistance", "Drug resistance in bacteria.", (_toward(BATTERY, 0.9, 60),)),
+    ]
+    built = _build(docs)
+    coverage = built.index.lexical.coverage(interest[1])
+    assert coverage[0] == pytest.approx(1.0) and coverage[1] < RankSettings().min_coverage < coverage[0]
+    assert coverage[-1] > coverage[1]  # "resistant" is rarer here than "tuberculosis": it weighs more
+
+    def ranked(**settings: object) -> list[str]:
+        result = rank_contact(
+            _contact(interest), vectors, built.index, built.docs, built.passage_texts, built.doc_vectors, set(),
+            dataclasses.replace(RankSettings(), relative_floor=0.0, **settings), TODAY,  # type: ignore[arg-type]
+        )  # fmt: skip
+        return [s.doc_id for s in result]
+
+    assert ranked() == ["mdr-tb"]
+    assert set(ranked(min_coverage=0.0)) == {"mdr-tb", "tb-regimen"}  # 0: the rule is off
+
+
+def test_coverage_weighs_terms_by_idf_and_ignores_words_no_document_has() -> None:
+    index = HybridIndex(
+        ["a", "b", "c"], ["cats and dogs", "cats alone", "birds"], np.eye(3, dtype=np.float32), np.arange(3)
+    )
+    assert index.lexical.coverage("the zebra").tolist() == [1.0, 1.0, 1.0]  # nothing to tell them apart by
+    dogs = index.lexical.coverage("cats and dogs with zebras")
+    assert dogs[0] == pytest.approx(1.0) and 0 < dogs[1] < 0.5 and dogs[2] == 0.0
+    assert index.lexical.coverage("cats", np.array([2, 0])).tolist() == [0.0, 1.0]

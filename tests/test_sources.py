@@ -187,11 +187,12 @@ def test_configured_sources_deduplicate(tmp_path: Path) -> None:
     assert len({s.id for s in sources}) == 4
 
 
-def test_missing_source_folder_is_a_config_error(tmp_path: Path) -> None:
+def test_missing_source_folder_is_kept_as_a_source(tmp_path: Path) -> None:
+    """A missing folder does not stop the run: its source fails, and a warning names the config line."""
     path = tmp_path / "gifts.toml"
     path.write_text('[sources]\nfolders = ["nowhere"]\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"sources\.folders: .*nowhere is not a folder"):
-        configured_sources(load(path))
+    (source,) = configured_sources(load(path))
+    assert (source.kind, source.location) == ("folder", str((tmp_path / "nowhere").resolve()))
 
 
 def test_source_id_is_stable_and_kind_prefixed() -> None:

@@ -89,3 +89,68 @@ def test_cli_error_lines_and_enable_redact_credentials(tokened: Path, tmp_path: 
     failed = CliRunner().invoke(main, ["--config", str(bad / "gifts.toml"), "fetch"])
     assert failed.exit_code == 2 and "ftp://***@h.example/f" in failed.stderr
     _assert_clean(failed.stderr)
+
+
+@pytest.fixture
+def failing(tmp_path: Path, httpserver: HTTPServer) -> Path:
+    """A workspace where one feed is gone, one is quarantined, one page is gone, one local file is corrupt."""
+    base = httpserver.url_for("").rstrip("/")
+    httpserver.expect_request("/gone.xml").respond_with_data("gone", status=404)
+    httpserver.expect_request("/bomb.xml").respond_with_data(
+        '<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "xx">]><rss version="2.0"><channel><title>&a;</title>'
+        "</channel></rss>",
+        content_type="application/rss+xml",
+    )
+    httpserver.expect_request("/good.xml").respond_with_data(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Good</title>'
+        f"<item><title>Lag</title><link>{base}/missing-page</link></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    httpserver.expect_request("/missing-page").respond_with_data("gone", status=404)
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "bro<ken>.pdf").write_bytes(b"%PDF-1.4 not really a pdf")
+    config = tmp_path / "gifts.toml"
+    config.write_text(
+        f'[sources]\nfeeds = ["{base}/gone.xml", "{base}/bomb.xml", "{base}/good.xml"]\nfolders = ["inbox"]\n'
+        "[fetch]\nallow_private_networks = true\ntimeout_s = 5\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_status_lists_every_failure_by_url_or_path_with_the_reason(failing: Path, httpserver: HTTPServer) -> None:
+    run(load(failing), ("fetch", "parse", "extract"), now=NOW)
+    base = httpserver.url_for("").rstrip("/")
+    failures = {f["where"]: f for f in collect(load(failing))["failures"]}
+    pdf = str((failing.parent / "inbox" / "bro<ken>.pdf").resolve())
+    assert set(failures) == {f"{base}/gone.xml", f"{base}/bomb.xml", f"{base}/missing-page", pdf}
+    assert (failures[f"{base}/gone.xml"]["kind"], failures[f"{base}/gone.xml"]["state"]) == ("feed", "failed")
+    assert "404" in failures[f"{base}/gone.xml"]["reason"]
+    assert failures[f"{base}/bomb.xml"]["state"] == "quarantined" and failures[f"{base}/bomb.xml"]["reason"]
+    page = failures[f"{base}/missing-page"]
+    assert (page["kind"], page["url"], page["state"]) == ("page", f"{base}/missing-page", "extract_failed")
+    assert "404" in page["reason"] and page["source"] == "Good"
+    assert (failures[pdf]["kind"], failures[pdf]["path"]) == ("file", pdf)
+    assert failures[pdf]["reason"].startswith("pdf: ")
+
+    result = CliRunner().invoke(main, ["--config", str(failing), "status"])
+    assert result.exit_code == 0
+    assert f"sources failing:\n  {base}/bomb.xml: quarantined (" in result.output
+    assert f"  {base}/gone.xml: failed (" in result.output
+    assert f"pages not read:\n  {base}/missing-page: extract_failed (fetch: " in result.output
+    assert f"files not read:\n  {pdf}: extract_failed (pdf: " in result.output
+    as_json = CliRunner().invoke(main, ["--config", str(failing), "status", "--json"])
+    assert {f["where"] for f in json.loads(as_json.output)["failures"]} == set(failures)
+
+
+def test_the_report_summary_names_what_failed_escaped(failing: Path, httpserver: HTTPServer) -> None:
+    result = run(load(failing), ("fetch", "parse", "extract", "report"), now=NOW)
+    assert result.report_dir is not None
+    base = httpserver.url_for("").rstrip("/")
+    html = (result.report_dir / "index.html").read_text(encoding="utf-8")
+    markdown = (result.report_dir / "report.md").read_text(encoding="utf-8")
+    assert "What failed last night" in html and "What failed last night" in markdown
+    for text in (html, markdown):
+        assert f"{base}/gone.xml" in text and f"{base}/missing-page" in text and "bomb.xml" in text
+    assert "bro&lt;ken&gt;.pdf" in html and "bro<ken>" not in html
+    assert "bro\\<ken\\>.pdf" in markdown
