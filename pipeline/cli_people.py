@@ -119,7 +119,7 @@ def new_interview(
     Example: gifts new-interview --company "Northwind Logistics" --interviewer "Priya Raman"
     """
     from pipeline.errors import InputError
-    from pipeline.interviews import write_scaffold
+    from pipeline.interview_files import write_scaffold
 
     try:
         date = dt.date.fromisoformat(day) if day else now().date()

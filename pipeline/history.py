@@ -400,7 +400,7 @@ def set_interview_status(config: Config, interview_id: str, status: str) -> str:
     Raises:
         InputError: for an unknown interview or status, or a file outside the interviews folder.
     """
-    from pipeline.interviews import write_status
+    from pipeline.interview_files import write_status
 
     with WorkspaceLock(config.paths.interim), _open_store(config) as store:
         path = store.scalar("SELECT path FROM interviews WHERE id = ?", (interview_id,))

@@ -37,7 +37,8 @@ from pipeline import history
 from pipeline.config import Config
 from pipeline.display import shown
 from pipeline.errors import GiftsError, InputError, LockedError
-from pipeline.interviews import STATUSES, write_interview
+from pipeline.interview_files import write_interview
+from pipeline.interviews import STATUSES
 from pipeline.report import html_field, report_context
 from pipeline.store import Store
 

@@ -13,7 +13,7 @@ from typing import Any
 from pipeline import config as config_module
 from pipeline.config import CONFIG_NAME, Sources
 from pipeline.errors import InputError
-from pipeline.interviews import scaffold
+from pipeline.interview_files import scaffold
 
 # Keys a new workspace sets: the ones a user is expected to change. Every other key is written
 # commented out with its default, so a default improved in a later release still reaches this

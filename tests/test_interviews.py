@@ -370,7 +370,7 @@ def test_an_interview_still_holding_the_new_interview_placeholders_is_refused(
 
 
 def test_a_fresh_scaffold_without_names_is_refused_at_its_placeholder_name(tmp_path: Path) -> None:
-    from pipeline.interviews import write_scaffold
+    from pipeline.interview_files import write_scaffold
 
     path = write_scaffold(tmp_path, "Acme", dt.date(2026, 12, 2), None, [])
     line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if "Interviewer Name" in text)
