@@ -77,6 +77,9 @@ def configure_logging(verbose: int) -> None:
     terminal.addFilter(TerminalFilter(verbose))
     root.addHandler(terminal)
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    # Libraries' warnings.warn() calls (Ray Data's concurrency hints, pandas deprecations) become
+    # log records under "py.warnings": third-party lines, so the log file, not the terminal.
+    logging.captureWarnings(True)
     display.redact_logs()  # messages about sources name their URLs, and a feed URL may carry a token
 
 

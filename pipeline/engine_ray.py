@@ -48,7 +48,21 @@ def _ray() -> Any:
         import ray.data
     except ImportError:
         raise ConfigError('the Ray engine needs Ray: pip install "research-gifts[ray]"') from None
+    _quiet_ray_loggers()
     return ray
+
+
+def _quiet_ray_loggers() -> None:
+    """Hand Ray's Python loggers to ours: the run's log file gets them, the terminal only with -vv.
+
+    Ray gives its loggers their own stderr handlers at import; without them the records reach the
+    root logger, where the CLI's terminal filter keeps third-party lines off the terminal.
+    """
+    for name in ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
 
 
 @contextmanager
@@ -62,6 +76,7 @@ def session(config: Config, address: str | None) -> Iterator[Any]:
             "include_dashboard": False,
             "log_to_driver": False,
             "logging_level": logging.WARNING,
+            "configure_logging": False,  # our handlers decide what reaches the terminal
             # Workers on a remote cluster do not inherit this process's environment: hand them the
             # offline switches too (a local cluster's workers inherit them anyway).
             "runtime_env": {"env_vars": dict(OFFLINE_ENV)},
@@ -73,6 +88,7 @@ def session(config: Config, address: str | None) -> Iterator[Any]:
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ConfigError(f"ray: cannot connect to {address or 'a local cluster'}: {exc}") from None
         started = True
+    _quiet_ray_loggers()  # ray.init may have added its handlers back
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     # Ray Data logs every pipeline's plan and progress at INFO; our own logs say what each stage did.
@@ -105,7 +121,13 @@ def _pool(config: Config) -> dict[str, Any]:
     """Actor-pool arguments: `ray.workers` actors; each asks for less than a core so a read task
     or the driver's work never waits behind a fully booked pool (which deadlocks a small cluster)."""
     ray = _ray()
-    return {"compute": ray.data.ActorPoolStrategy(size=config.ray.workers), "num_cpus": 0.5}
+    # No actor restarts: a failed batch fails its stage with one line (and a restart with constructor
+    # arguments in the object store is what makes Ray's core worker print an error on every run).
+    return {
+        "compute": ray.data.ActorPoolStrategy(size=config.ray.workers),
+        "num_cpus": 0.5,
+        "max_restarts": 0,
+    }
 
 
 def read_parquet(path: str, columns: list[str] | None = None) -> pd.DataFrame:

@@ -220,3 +220,23 @@ def test_a_page_that_hangs_the_extractor_is_cut_off_inside_a_ray_worker(cluster:
     assert out.loc["slow", "state"] == "extract_failed"
     assert "longer than 1 s" in out.loc["slow", "reason"]
     assert out.loc["good", "state"] == "extracted"
+
+
+def test_a_ray_run_keeps_rays_start_up_noise_out_of_the_terminal(tmp_path: Path) -> None:
+    """A run that starts its own cluster: Ray's token, core-worker and Ray Data lines go to the run's
+    log file; the terminal shows the summary only."""
+    import subprocess
+    import sys
+
+    config = _copy_sample(tmp_path / "sample")
+    gifts = Path(sys.executable).parent / "gifts"
+    result = subprocess.run(
+        [str(gifts), "--config", str(config), "run", "--engine", "ray"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "", result.stderr
+    assert "report:" in result.stdout
