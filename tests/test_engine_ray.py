@@ -240,3 +240,34 @@ def test_a_ray_run_keeps_rays_start_up_noise_out_of_the_terminal(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "", result.stderr
     assert "report:" in result.stdout
+
+
+def _titles(config_path: Path) -> dict[str, str]:
+    with sqlite3.connect(load(config_path).paths.store) as db:
+        return dict(db.execute("SELECT id, title FROM documents WHERE state = 'extracted'").fetchall())
+
+
+def test_a_workspace_of_local_files_gets_the_same_titles_and_lists_from_both_engines(
+    cluster: None, tmp_path: Path
+) -> None:
+    """Only the sample's inbox (PDF, HTML and text files): titles come from the files' content in
+    both engines, and the lists agree (scores within the int8 tolerance)."""
+    paths = []
+    for name in ("local", "ray"):
+        path = _copy_sample(tmp_path / name)
+        text = path.read_text(encoding="utf-8")
+        assert 'opml = ["sources.opml"]' in text
+        path.write_text(text.replace('opml = ["sources.opml"]', "opml = []"), encoding="utf-8")
+        paths.append(path)
+    local_path, ray_path = paths
+    local = run(load(local_path), now=NOW)
+    remote = run(load(ray_path), now=NOW, engine="ray")
+    assert (
+        local.counts["extracted"] == remote.counts["extracted"] == len(list((tmp_path / "local" / "inbox").iterdir()))
+    )
+    titles = _titles(local_path)
+    assert titles == _titles(ray_path)
+    assert not [t for t in titles.values() if t.replace(" ", "-").lower() in {"inbox", ""}]
+    want, got = _suggestions(local_path), _suggestions(ray_path)
+    assert want and [w[:3] for w in want] == [g[:3] for g in got]
+    assert max(abs(w[3] - g[3]) for w, g in zip(want, got, strict=True)) < 2e-3
