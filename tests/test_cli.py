@@ -45,6 +45,7 @@ def _suggestions(config: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow  # the whole sample through the real model
 def test_first_run_processes_the_whole_sample(ran_workspace: tuple[Path, dict, dict]) -> None:
     _, first, _ = ran_workspace
     for key in ("fetched", "not_modified", "parsed", "extracted", "embedded", "suggestions", "failed"):
@@ -54,6 +55,7 @@ def test_first_run_processes_the_whole_sample(ran_workspace: tuple[Path, dict, d
     assert first["failed"] == 0
 
 
+@pytest.mark.slow  # the whole sample through the real model
 def test_every_active_interviewer_gets_suggestions_and_filled_gets_none(ran_workspace: tuple[Path, dict, dict]) -> None:
     config, _, _ = ran_workspace
     rows = _suggestions(config)
@@ -65,12 +67,14 @@ def test_every_active_interviewer_gets_suggestions_and_filled_gets_none(ran_work
         assert row["best_passage"] and row["matched_interest"]
 
 
+@pytest.mark.slow  # the whole sample through the real model
 def test_two_interests_are_both_served(ran_workspace: tuple[Path, dict, dict]) -> None:
     config, _, _ = ran_workspace
     priya = [r for r in _suggestions(config) if r["contact"] == "Priya Raman"]
     assert len({r["matched_interest"] for r in priya}) == 2
 
 
+@pytest.mark.slow  # the whole sample through the real model
 def test_second_run_does_no_work_and_keeps_the_ranking(ran_workspace: tuple[Path, dict, dict]) -> None:
     config, first, second = ran_workspace
     assert second["fetched"] == 0
@@ -91,6 +95,7 @@ def test_second_run_does_no_work_and_keeps_the_ranking(ran_workspace: tuple[Path
     ]
 
 
+@pytest.mark.slow  # the whole sample through the real model
 def test_mark_sent_removes_the_document_for_that_contact(ran_workspace: tuple[Path, dict, dict]) -> None:
     config, _, _ = ran_workspace
     top = next(r for r in _suggestions(config) if r["contact"] == "Tom Becker" and r["rank"] == "1")
@@ -103,6 +108,7 @@ def test_mark_sent_removes_the_document_for_that_contact(ran_workspace: tuple[Pa
     assert json.loads(out)["embedded"] == 0
 
 
+@pytest.mark.slow  # the whole sample through the real model
 def test_mark_unknown_id_is_one_line_and_exit_2(ran_workspace: tuple[Path, dict, dict]) -> None:
     config, _, _ = ran_workspace
     code, out = _run(config, "mark", "nope", "sent")
@@ -110,6 +116,7 @@ def test_mark_unknown_id_is_one_line_and_exit_2(ran_workspace: tuple[Path, dict,
     assert out.strip().count("\n") == 0 and "nope" in out
 
 
+@pytest.mark.slow  # the whole sample through the real model
 def test_status_json(ran_workspace: tuple[Path, dict, dict]) -> None:
     config, _, _ = ran_workspace
     code, out = _run(config, "status", "--json")

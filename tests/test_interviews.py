@@ -209,6 +209,7 @@ def test_duplicate_key_inside_an_interviewer_is_refused(tmp_path: Path) -> None:
     assert "duplicate key 'role'" in error
 
 
+@pytest.mark.slow  # PyYAML parses 100,000 keys
 def test_a_duplicate_among_100000_keys_names_the_file_and_its_line(tmp_path: Path) -> None:
     # The audit's 989 KB file: the check used to compare every key with every other (380 s).
     keys = "".join(f"k{i}: 1\n" for i in range(100_000))

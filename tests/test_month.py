@@ -8,6 +8,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from conftest import nightly_fake
 
 from pipeline.config import load
@@ -29,6 +30,7 @@ def _set(path: Path, pattern: str, value: str) -> None:
     path.write_text(changed, encoding="utf-8")
 
 
+@pytest.mark.slow  # thirty nightly runs
 def test_a_month_of_follow_ups(workspace: Path) -> None:
     folder = workspace.parent / "interviews"
     helix, northwind = folder / "2026-11-20-helix-health.md", folder / "2026-11-24-northwind-logistics.md"

@@ -83,6 +83,7 @@ def test_keep_offline_stops_openvino_telemetry(audited: tuple[dict[str, str], Pa
     assert list(home.iterdir()) == []
 
 
+@pytest.mark.slow  # a whole run with the real model in a subprocess
 def test_offline_run_on_the_sample_makes_no_network_attempt(
     workspace: Path, audited: tuple[dict[str, str], Path, Path]
 ) -> None:
