@@ -232,13 +232,7 @@ def gather(
         if interview["status"] not in ("active", "offer"):
             closed.append(interview)
     sources = [
-        {key: shown(value) for key, value in dict(r).items()}
-        for r in store.query(
-            "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
-            " s.consecutive_failures, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
-            " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = 'extracted') AS documents"
-            " FROM sources s WHERE COALESCE(s.state, '') != 'removed' ORDER BY s.kind, title"
-        )
+        {key: shown(value) for key, value in r.items()} for r in store.sources_with_counts(include_removed=False)
     ]
     return cards, closed, sources
 

@@ -32,15 +32,7 @@ def collect(config: Config) -> dict[str, Any]:
     if not config.paths.store.exists():
         return info
     with Store(config.paths.store, readonly=True) as store:
-        info["sources"] = [
-            {key: shown(value) for key, value in dict(r).items()}
-            for r in store.query(
-                "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
-                " s.consecutive_failures, s.last_attempt_at, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
-                " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = 'extracted') AS documents"
-                " FROM sources s ORDER BY s.kind, title"
-            )
-        ]
+        info["sources"] = [{key: shown(value) for key, value in r.items()} for r in store.sources_with_counts()]
         info["documents"] = {
             r["state"]: r["n"] for r in store.query("SELECT state, COUNT(*) AS n FROM documents GROUP BY state")
         }

@@ -271,6 +271,20 @@ class Store:
             [(model, sha, int(v.shape[0]), np.asarray(v, dtype=np.float32).tobytes()) for sha, v in items],
         )
 
+    # -- sources ------------------------------------------------------------------------------
+    def sources_with_counts(self, *, include_removed: bool = True) -> list[dict[str, Any]]:
+        """Every source with its health and how many extracted documents it holds (status and report)."""
+        where = "" if include_removed else " WHERE COALESCE(s.state, '') != 'removed'"
+        return [
+            dict(r)
+            for r in self.query(
+                "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
+                " s.consecutive_failures, s.last_attempt_at, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
+                " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = 'extracted') AS documents"
+                f" FROM sources s{where} ORDER BY s.kind, title"
+            )
+        ]
+
     # -- sentences ----------------------------------------------------------------------------
     def sentences(self, shas: Iterable[str]) -> dict[str, list[str]]:
         """Cached sentence lists by text hash (only those present)."""
