@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import html
+import json
 import re
 from email.utils import format_datetime
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from click.testing import CliRunner
@@ -228,3 +230,127 @@ def test_a_new_users_first_hour_from_an_empty_folder_to_a_report(
         rows = list(csv.DictReader(handle))
     assert rows and {r["contact"] for r in rows} == {"Priya Raman"}
     assert all(r["url"].startswith(httpserver.url_for("/posts/")) for r in rows)
+
+
+SEARCH = ROOT / "tests" / "fixtures" / "search"
+SAMPLE_ARTICLES = ROOT / "data" / "sample" / "articles"
+# Each recorded answer, in its service's real format, at the path its base URL is set to.
+SEARCH_PATHS = {
+    "arxiv": ("/arxiv/api/query", "arxiv.xml", "application/atom+xml; charset=utf-8"),
+    "hackernews": ("/hn/api/v1/search_by_date", "hackernews.json", "application/json; charset=utf-8"),
+    "crossref": ("/crossref/works", "crossref.json", "application/json;charset=utf-8"),
+    "googlenews": ("/news/rss/search", "googlenews.xml", "application/xml; charset=utf-8"),
+}
+# The item links of the recordings, served from 127.0.0.1 as sample articles on the same topic.
+SEARCH_PAGES = {
+    "blog.example.org/data-quality-checks": "data-reliability/02-silent-null-revenue-postmortem.md",
+    "engineering.example.com/blog/kafka-cdc-consumer-lag": "data-reliability/01-data-contracts-producers-will-sign.md",
+    "doi.org/10.5555/dpr.2026.77": "data-reliability/05-on-call-for-data-triage-practices.md",
+    "arxiv.org/pdf/2611.04417v1": "clinical-ml/04-postmortem-deterioration-model-drift.md",
+    "arxiv.org/pdf/2611.03982v2": "clinical-ml/09-hallucination-taxonomy-for-clinical-summaries.md",
+}
+ITEM_LINK = re.compile(
+    r"https?://(arxiv\.org|engineering\.example\.com|blog\.example\.org|doi\.org|news\.google\.com)/"
+)
+
+
+def serve_search_recordings(httpserver: HTTPServer) -> None:
+    """Every service answers with its recording, its item links rewritten to pages on this server."""
+    web = httpserver.url_for("/web/")
+    for service, (path, name, content_type) in SEARCH_PATHS.items():
+        body = ITEM_LINK.sub(lambda m: f"{web}{m.group(1)}/", (SEARCH / name).read_text(encoding="utf-8"))
+        if service == "hackernews":  # without its Ask HN story, whose link is news.ycombinator.com's
+            answer = json.loads(body)
+            answer["hits"] = [hit for hit in answer["hits"] if hit["url"]]
+            body = json.dumps(answer)
+        httpserver.expect_request(path).respond_with_data(body, content_type=content_type)
+    for link, article in SEARCH_PAGES.items():
+        _, page = _article_page(SAMPLE_ARTICLES / article)
+        httpserver.expect_request(f"/web/{link}").respond_with_data(page, content_type="text/html")
+    # The other items (a paper with no sample article on its topic, news stories): a short page.
+    short = "<html><head><title>News</title></head><body><p>A short news item.</p></body></html>"
+    httpserver.expect_request(re.compile(r"^/web/.*")).respond_with_data(short, content_type="text/html")
+
+
+def test_the_first_hour_with_search_sources_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, httpserver: HTTPServer
+) -> None:
+    """The walk-through with `[search] enabled`: a suggestion comes from a search source, and the
+    queries carry the interview's interest (services and item pages on 127.0.0.1, real model)."""
+    now = dt.datetime.now(dt.UTC)
+    items = []
+    # The blog lists other data-reliability articles than the ones the search items link to.
+    for day, path in enumerate(sorted(ARTICLES.glob("*.md"))[5:9], start=1):
+        title, page = _article_page(path)
+        httpserver.expect_request(f"/posts/{path.stem}.html").respond_with_data(page, content_type="text/html")
+        link = httpserver.url_for(f"/posts/{path.stem}.html")
+        items.append((title, link, format_datetime(now - dt.timedelta(days=day), usegmt=True)))
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
+    httpserver.expect_request("/feed.xml").respond_with_data(rss(items), content_type="application/rss+xml")
+    link = '<link rel="alternate" type="application/rss+xml" title="Pipeline Post" href="feed.xml">'
+    httpserver.expect_request("/").respond_with_data(f"<html><head>{link}</head></html>", content_type="text/html")
+    serve_search_recordings(httpserver)
+
+    monkeypatch.delenv("GIFTS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, out = gifts("init", "gifts")
+    assert code == 0, out
+    monkeypatch.chdir(tmp_path / "gifts")
+    config = tmp_path / "gifts" / "gifts.toml"
+    allow_loopback(config)
+    # Search on, each service's base URL pointed at this machine: keys uncommented in an editor.
+    head, search = config.read_text(encoding="utf-8").split("\n[search]\n", 1)
+    base = httpserver.url_for("").rstrip("/")
+    settings = {"enabled": "true", "min_interval_s": "0"}
+    settings |= {f"{service}_url": f'"{base}{path}"' for service, (path, _, _) in SEARCH_PATHS.items()}
+    for key, value in settings.items():
+        search, found = re.subn(rf"^# {key} = [^#\n]*", f"{key} = {value} ", search, count=1, flags=re.M)
+        assert found == 1, key
+    config.write_text(f"{head}\n[search]\n{search}", encoding="utf-8")
+    code, out = gifts("sources", "add", httpserver.url_for("/"))
+    assert code == 0 and out.startswith(f"added {httpserver.url_for('/feed.xml')}"), out
+    code, out = gifts("new-interview", "--company", "Northwind Logistics", "--interviewer", "Priya Raman")
+    assert code == 0, out
+    interview = Path(out.strip().removeprefix("created "))
+    interest = "data quality checks that catch silent errors before dashboards break"
+    text = interview.read_text(encoding="utf-8").replace(
+        "    #   - what they want to achieve\n", f"      - {interest}\n"
+    )
+    text = text.split("---\nNotes:", 1)[0] + (
+        "---\nPriya said the nightly revenue dashboards were wrong for days last quarter because a null "
+        "field slipped past every row-count check, and nobody noticed until finance reconciled.\n"
+    )
+    interview.write_text(text, encoding="utf-8")
+    code, out = gifts("run")
+    assert code == 0, out
+
+    # What was asked: the interest's words of every service, the company of Google News.
+    asked = sorted(
+        (req.path, sorted(parse_qsl(req.query_string.decode())))
+        for req, _ in httpserver.log
+        if req.args and not req.path.startswith("/web/")
+    )
+    paths = {service: path for service, (path, _, _) in SEARCH_PATHS.items()}
+    news = [("ceid", "US:en"), ("gl", "US"), ("hl", "en-US")]
+    assert asked == sorted(
+        [
+            (
+                paths["arxiv"],
+                [("max_results", "10"), ("search_query", f'all:"{interest}"'), ("sortBy", "submittedDate")],
+            ),
+            (paths["crossref"], [("order", "desc"), ("query", interest), ("rows", "10"), ("sort", "published")]),
+            (paths["hackernews"], [("hitsPerPage", "10"), ("query", interest), ("tags", "story")]),
+            (paths["googlenews"], sorted([*news, ("q", interest)])),
+            (paths["googlenews"], sorted([*news, ("q", '"Northwind Logistics"')])),
+        ]
+    )
+    assert any(req.path.startswith("/web/") for req, _ in httpserver.log)  # item pages were fetched
+    latest = tmp_path / "gifts" / "data" / "processed" / "reports" / "latest"
+    with (latest / "suggestions.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["contact"] for r in rows} == {"Priya Raman"}
+    # The source's title is the service's answer's own title, which names the service.
+    searched = [r for r in rows if r["source"].startswith(("Hacker News", "ArXiv", "arXiv", "Crossref", "Google News"))]
+    assert searched, [(r["title"], r["source"]) for r in rows]
+    assert all(r["url"].startswith(httpserver.url_for("/web/")) for r in searched)
+    assert (latest / "index.html").is_file()
