@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,3 +115,24 @@ def real_embedder():  # type: ignore[no-untyped-def]
     from pipeline.embed import load_embedder
 
     return load_embedder("all-MiniLM-L6-v2", ROOT / "models")
+
+
+CHROMIUM = os.environ.get("GIFTS_CHROMIUM", "/usr/bin/chromium")
+
+
+def playwright_or_skip() -> Any:
+    """Playwright's sync API for driving Debian's Chromium; call at a browser test module's top.
+
+    Skips the module when either is missing, except under GIFTS_REQUIRE_BROWSER (`make test`),
+    where a missing browser fails instead of silently skipping.
+    """
+    required = bool(os.environ.get("GIFTS_REQUIRE_BROWSER"))
+    if required:
+        import playwright.sync_api as sync_api
+    else:
+        sync_api = pytest.importorskip("playwright.sync_api")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        if required:
+            raise RuntimeError(f"{CHROMIUM} not found: `apt-get install -y chromium` (make test does)")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+    return sync_api

@@ -8,7 +8,6 @@ instead of skipping.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NOW, ROOT, FakeEmbedder
+from conftest import CHROMIUM, NOW, ROOT, FakeEmbedder, playwright_or_skip
 
 from pipeline import runner
 from pipeline.config import Config, load
@@ -26,7 +25,6 @@ from pipeline.store import Store
 
 pytestmark = pytest.mark.slow  # drives Chromium: `make test-fast` leaves it out
 
-CHROMIUM = os.environ.get("GIFTS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",  # CI runs as root in a container, where the sandbox cannot start
@@ -41,14 +39,7 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND",  # even a request that slipped past the route resolves nowhere
 ]
 
-if os.environ.get("GIFTS_REQUIRE_BROWSER"):
-    import playwright.sync_api as sync_api
-else:
-    sync_api = pytest.importorskip("playwright.sync_api")
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    if os.environ.get("GIFTS_REQUIRE_BROWSER"):
-        raise RuntimeError(f"{CHROMIUM} not found: `apt-get install -y chromium` (make test does)")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+sync_api = playwright_or_skip()
 
 
 @dataclass

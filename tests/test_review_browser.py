@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NOW, nightly_fake, uncalibrated
+from conftest import CHROMIUM, NOW, nightly_fake, playwright_or_skip, uncalibrated
 from test_review import CLOCK, Running, start
 
 from pipeline import runner
@@ -23,15 +22,7 @@ from pipeline.store import Store
 
 pytestmark = pytest.mark.slow  # drives Chromium: `make test-fast` leaves it out
 
-CHROMIUM = os.environ.get("GIFTS_CHROMIUM", "/usr/bin/chromium")
-if os.environ.get("GIFTS_REQUIRE_BROWSER"):
-    import playwright.sync_api as sync_api
-else:
-    sync_api = pytest.importorskip("playwright.sync_api")
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    if os.environ.get("GIFTS_REQUIRE_BROWSER"):
-        raise RuntimeError(f"{CHROMIUM} not found: `apt-get install -y chromium` (make test does)")
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+sync_api = playwright_or_skip()
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
