@@ -49,7 +49,7 @@ from pipeline.adapt import (  # noqa: E402
     mine_negatives,
     sentences,
 )
-from pipeline.extract import passages  # noqa: E402
+from pipeline.passages import passages  # noqa: E402
 
 MODEL_FILES = (
     "config.json",

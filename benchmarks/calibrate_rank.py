@@ -29,12 +29,12 @@ import numpy as np
 from pipeline.config import EmbedSettings, InterestSettings, RankSettings
 from pipeline.embed import PROJECT_MODELS, load_embedder
 from pipeline.evaluate import BeirData, build_index, default_cache, load_beir, nightly_settings, query_vectors
-from pipeline.extract import passages
-from pipeline.frames import doc_means
+from pipeline.passages import passages
 from pipeline.rank import combine, readability
 from pipeline.retrieval import HybridIndex
 from pipeline.store import Store
 from pipeline.stories import StoryRule, pair_features
+from pipeline.vectors import doc_means
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP = 5

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from pipeline import vectors  # noqa: E402 -- needs ROOT on sys.path first
 from pipeline.archive import Archive, ArchiveEntry  # noqa: E402 -- needs ROOT on sys.path first
-from pipeline.extract import passages  # noqa: E402
+from pipeline.passages import passages  # noqa: E402
 
 PY = sys.executable
 GIFTS = str(Path(PY).parent / "gifts")

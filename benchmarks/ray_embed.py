@@ -1,7 +1,7 @@
 """Embedding throughput: the local engine's embed path against the Ray engine with N workers.
 
 Both embed the same passages with the nightly backend (`embed.backend`, OpenVINO int8 by
-default). The local figure is `vectors.BATCH`-sized `frames.embed_frame` calls on one loaded
+default). The local figure is `vectors.BATCH`-sized `vectors.embed_frame` calls on one loaded
 model, as the local embed stage makes them; each Ray figure is `engine_ray.embed_passages` on a
 local cluster, the embed stage's own pipeline, timed end to end (actor start and model load
 included, since a nightly run pays them too) and without that start-up, measured by a tiny run.
@@ -25,7 +25,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from pipeline import engine_ray, frames, vectors  # noqa: E402 -- needs ROOT on sys.path first
+from pipeline import engine_ray, vectors  # noqa: E402 -- needs ROOT on sys.path first
 from pipeline.config import load  # noqa: E402
 from pipeline.embed import load_embedder  # noqa: E402
 
@@ -55,7 +55,7 @@ def embed_throughput(texts: list[str], workers: list[int], num_cpus: int | None 
     ordered = frame.assign(n=frame["text"].str.len()).sort_values("n", kind="stable")
     started = time.perf_counter()
     for start in range(0, len(ordered), vectors.BATCH):
-        frames.embed_frame(ordered.iloc[start : start + vectors.BATCH], embedder)
+        vectors.embed_frame(ordered.iloc[start : start + vectors.BATCH], embedder)
     seconds = time.perf_counter() - started
     results.append({"engine": "local", "workers": 1, "passages": len(texts), "seconds": round(seconds, 2),
                     "passages_per_s": round(len(texts) / seconds, 1), "model_load_s": round(load_s, 2)})  # fmt: skip

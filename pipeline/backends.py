@@ -169,7 +169,7 @@ def export_onnx(source: Path, target: Path) -> None:
 
 def calibration_texts(limit: int = 64) -> list[str]:
     """Passages of the project's own sample articles: fixed, shipped, and never evaluation data."""
-    from pipeline.extract import passages
+    from pipeline.passages import passages
 
     root = Path(__file__).resolve().parent.parent / "data" / "sample" / "articles"
     texts: list[str] = []

@@ -21,7 +21,7 @@ from typing import Protocol
 
 import httpx
 
-from pipeline import feedback, frames, history, pages, vectors
+from pipeline import feedback, history, pages, rank_frames, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.embed import Embedder, load_embedder, model_key
@@ -170,7 +170,7 @@ def feedback_model(ctx: Context) -> feedback.FeedbackModel | None:
     return model if model.used else None
 
 
-def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -> frames.RankInputs:
+def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -> rank_frames.RankInputs:
     """Everything the rank stage needs besides the contacts, built once per run by either engine."""
     index = HybridIndex(
         corpus.docs["id"].tolist(),
@@ -195,7 +195,7 @@ def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -
             r["id"]: (int(r["words"] or 0), r["kind"] or "", r["source_id"] or "")
             for r in ctx.store.query("SELECT id, words, kind, source_id FROM documents WHERE state = 'extracted'")
         }
-    return frames.RankInputs(
+    return rank_frames.RankInputs(
         contacts={c.id: c for c in contacts},
         interest_vectors={i: cached[sha] for i, sha in wanted.items()},
         index=index,

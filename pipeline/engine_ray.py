@@ -1,12 +1,13 @@
 """The Ray engine: the heavy stages (fetch, extract, embed, rank) as Ray Data pipelines.
 
-Every pipeline maps a batch function of `frames.py` (or `pages.fetch_page_frame`), the very
-functions the local engine calls, over pandas batches. Stages hand documents, passages and
-vectors to each other as Parquet datasets under `ray.dataset` (a local folder or an object-store
-URI); the SQLite store keeps what a run decides (sources, document states, interviews, history,
-suggestions, runs), so `gifts status`, `mark` and the report work as with the local engine.
-Feeds are still polled and parsed on the driver: their per-feed state (validators, backoff)
-lives in the store, and one machine polls tens of thousands of feeds a night.
+Every pipeline maps a stage's batch function (`extract.extracted_frame`, `vectors.passage_frame`,
+`vectors.embed_frame`, `rank_frames.rank_frame`, `pages.fetch_page_frame`), the very functions the
+local engine calls, over pandas batches. Stages hand documents, passages and vectors to each other
+as Parquet datasets under `ray.dataset` (a local folder or an object-store URI); the SQLite store
+keeps what a run decides (sources, document states, interviews, history, suggestions, runs), so
+`gifts status`, `mark` and the report work as with the local engine. Feeds are still polled and
+parsed on the driver: their per-feed state (validators, backoff) lives in the store, and one
+machine polls tens of thousands of feeds a night.
 
 Imported only by `gifts run --engine ray`: the local engine never imports Ray.
 """
@@ -25,15 +26,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import dedupe, frames, pages, profile, vectors
+from pipeline import dedupe, pages, profile, rank_frames, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.context import Context, rank_inputs
 from pipeline.errors import ConfigError, GiftsError
-from pipeline.extract import Extracted, sniff_kind
+from pipeline.extract import Extracted, extracted_frame, sniff_kind
 from pipeline.fetch import Fetcher
 from pipeline.offline import OFFLINE_ENV, keep_offline
-from pipeline.rank import Suggestion
+from pipeline.rank import DOC_COLUMNS, Suggestion
 from pipeline.workers import ExtractPool, Task
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ def fetch_pages(ctx: Context) -> Counter[str]:
 
 
 def extract_bodies(batch: pd.DataFrame, raw: str, timeout_s: float | None = None) -> pd.DataFrame:
-    """(id, raw_sha, kind, title, url) -> frames.EXTRACTED, reading each body from the archive.
+    """(id, raw_sha, kind, title, url) -> extract.EXTRACTED rows, reading each body from the archive.
 
     Extraction runs in the local engine's own worker pool, inside this Ray task, so a page that
     hangs the extractor or eats memory is cut off at the same limits as on one machine
@@ -225,7 +226,7 @@ def extract_bodies(batch: pd.DataFrame, raw: str, timeout_s: float | None = None
     if tasks:
         with ExtractPool(timeout_s=timeout_s) as pool:
             results.update((outcome.key, outcome.result) for outcome in pool.run(tasks))
-    return frames.extracted_frame(batch.assign(kind=batch["id"].map(kinds)), results)
+    return extracted_frame(batch.assign(kind=batch["id"].map(kinds)), results)
 
 
 def extract(ctx: Context) -> Counter[str]:
@@ -251,11 +252,11 @@ def extract(ctx: Context) -> Counter[str]:
                 " extracted_at = ? WHERE id = ?",
                 (
                     r.state,
-                    frames.text_or_none(r.reason),
-                    frames.text_or_none(r.text_sha),
+                    rank_frames.text_or_none(r.reason),
+                    rank_frames.text_or_none(r.text_sha),
                     int(r.words),
                     r.kind,
-                    frames.text_or_none(r.title),
+                    rank_frames.text_or_none(r.title),
                     ctx.stamp,
                     r.id,
                 ),
@@ -295,7 +296,7 @@ def latest_documents(ctx: Context, ids: set[str]) -> pd.DataFrame:
 
 def current_passages(config: Config, docs: pd.DataFrame) -> pd.DataFrame:
     """Passages cut from each document's current text (older cuts of changed texts are ignored)."""
-    parts = read_parquet(_join(dataset_root(config), PASSAGES), list(frames.PASSAGES))
+    parts = read_parquet(_join(dataset_root(config), PASSAGES), list(vectors.PASSAGES))
     current = dict(zip(docs["id"], docs["text_sha"], strict=True))
     keep = parts["doc_id"].map(current) == parts["text_sha"]
     return parts[keep].drop_duplicates(["doc_id", "idx"]).reset_index(drop=True)
@@ -322,7 +323,7 @@ class Embed:
             raise GiftsError(f"worker embedder {self.embedder.name} does not match the driver's {model}")
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return frames.embed_frame(batch, self.embedder)
+        return vectors.embed_frame(batch, self.embedder)
 
 
 def embed_resources(config: Config) -> dict[str, Any]:
@@ -364,7 +365,7 @@ def embed(ctx: Context) -> Counter[str]:
     to_cut = docs[~docs["id"].isin(set(have["doc_id"]))]
     if not to_cut.empty:
         ds = _frame_dataset(to_cut, config.ray.batch_size).map_batches(
-            frames.passage_frame, fn_args=(config.embed,), batch_format="pandas", batch_size=None
+            vectors.passage_frame, fn_args=(config.embed,), batch_format="pandas", batch_size=None
         )
         _write(ds, _join(dataset_root(config), PASSAGES, tag))
         have = current_passages(config, docs)
@@ -383,7 +384,7 @@ def embed(ctx: Context) -> Counter[str]:
 # -- rank ------------------------------------------------------------------------------------
 
 
-def load_corpus(ctx: Context) -> frames.Corpus:
+def load_corpus(ctx: Context) -> vectors.Corpus:
     """The rank stage's corpus from the Parquet datasets (texts, passages, vectors) and the store
     (which documents are extracted and not duplicates, and their metadata)."""
     config = ctx.config
@@ -398,7 +399,7 @@ def load_corpus(ctx: Context) -> frames.Corpus:
         columns=["id", "url", "source_id", "source_title", "published", "words", "kind"],
     )
     texts = latest_documents(ctx, set(meta["id"]))
-    docs = texts.merge(meta, on="id", how="inner")[list(vectors.CORPUS_COLUMNS)]
+    docs = texts.merge(meta, on="id", how="inner")[list(DOC_COLUMNS)]
     parts = current_passages(config, texts)
     found = read_parquet(_vectors_path(config, ctx.model), ["sha", "vector"])
     wanted = set(parts["sha"])
@@ -407,17 +408,17 @@ def load_corpus(ctx: Context) -> frames.Corpus:
         for sha, vec in zip(found["sha"], found["vector"], strict=True)
         if sha in wanted
     }
-    return frames.corpus_frame(docs, parts, table)
+    return vectors.corpus_frame(docs, parts, table)
 
 
 class Rank:
     """A rank worker: the run's shared inputs (index, corpus, vectors) come once from the object store."""
 
-    def __init__(self, inputs: frames.RankInputs) -> None:
+    def __init__(self, inputs: rank_frames.RankInputs) -> None:
         self.inputs = inputs
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return frames.rank_frame(batch, self.inputs)
+        return rank_frames.rank_frame(batch, self.inputs)
 
 
 def rank_all(ctx: Context) -> list[Suggestion]:
@@ -435,7 +436,7 @@ def rank_all(ctx: Context) -> list[Suggestion]:
     out = _collect(ds, "ranking")
     order = {c.id: n for n, c in enumerate(contacts)}  # the local engine's order: contact, then rank
     out = out.assign(_c=out["contact_id"].map(order)).sort_values(["_c", "rank"], kind="stable")
-    return frames.suggestions_from_frame(out.drop(columns=["_c"]))
+    return rank_frames.suggestions_from_frame(out.drop(columns=["_c"]))
 
 
 class RayEngine:

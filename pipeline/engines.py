@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 
 import pandas as pd
 
-from pipeline import frames, ingest, pages, profile, vectors
+from pipeline import ingest, pages, profile, rank_frames, vectors
 from pipeline.config import Config
 from pipeline.context import Context, Engine, rank_inputs
 from pipeline.errors import ConfigError
@@ -80,7 +80,7 @@ class LocalEngine:
             return []
         inputs = rank_inputs(ctx, corpus, contacts)
         contact_ids = pd.DataFrame({"contact_id": [c.id for c in contacts]})
-        return frames.suggestions_from_frame(frames.rank_frame(contact_ids, inputs))
+        return rank_frames.suggestions_from_frame(rank_frames.rank_frame(contact_ids, inputs))
 
 
 LOCAL = LocalEngine()

@@ -20,7 +20,7 @@ import numpy as np
 from pipeline.config import EmbedSettings
 from pipeline.embed import Embedder
 from pipeline.errors import ConfigError
-from pipeline.extract import passages
+from pipeline.passages import passages
 from pipeline.retrieval import HybridIndex, RetrievalSettings
 from pipeline.store import Store
 from pipeline.vectors import embed_texts, text_sha

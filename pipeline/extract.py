@@ -1,4 +1,5 @@
-"""Extract stage: readable text from HTML (trafilatura), PDF (pypdf) and plain-text bodies.
+"""Extract stage: readable text from HTML (trafilatura), PDF (pypdf) and plain-text bodies, and the
+document row each result becomes (the same rows from both engines).
 
 trafilatura is given the HTML we downloaded, never a URL, so it never fetches on its own.
 """
@@ -9,15 +10,21 @@ import io
 import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from pipeline import titles
+import pandas as pd
+
+from pipeline import dedupe, titles
+from pipeline.passages import text_sha
 
 log = logging.getLogger(__name__)
 
 MAX_HTML_BYTES = 3 * 1024 * 1024  # beyond this a page is boilerplate or an attack, not an article
 MAX_PDF_PAGES = 80
+# Columns of the extracted-documents frame, in order: the Ray engine writes exactly these to Parquet.
+EXTRACTED = ("id", "state", "reason", "title", "text", "text_sha", "words", "kind", "simhash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,22 +143,30 @@ def extract(body: bytes, kind: str) -> Extracted:
     return extract_text(body)
 
 
-def passages(title: str, text: str, words: int, overlap: int, limit: int) -> list[str]:
-    """Cut a document into overlapping word windows; the title leads the first one.
+def extracted_fields(result: Extracted, kind: str, title: str | None, url: str | None) -> dict[str, Any]:
+    """What a document row becomes after extraction (the store's columns, minus bookkeeping)."""
+    text = result.text
+    if result.title and (url is None or not title):
+        title = result.title  # local files have only a file name; the document knows better
+    return {
+        "state": result.state,
+        "reason": result.reason,
+        "title": title,
+        "text": text or None,
+        "text_sha": text_sha(text) if text else None,
+        "words": len(text.split()),
+        "kind": kind,
+    }
 
-    Passage-level vectors let one relevant section of a long white paper score on its own
-    instead of being averaged away by the rest of the document.
+
+def extracted_frame(batch: pd.DataFrame, results: Mapping[str, Extracted]) -> pd.DataFrame:
+    """(id, kind, title, url) rows and each one's extraction result -> EXTRACTED rows.
+
+    Bad input yields a state and a reason, never an exception: `results` holds one for every id.
     """
-    tokens = text.split()
-    if not tokens:
-        return [title] if title else []
-    step = max(1, words - overlap)
-    out: list[str] = []
-    for start in range(0, len(tokens), step):
-        window = " ".join(tokens[start : start + words])
-        # The title leads the first passage, unless the text already opens with it.
-        lead = start == 0 and title and not window.lower().startswith(title.lower()[:60])
-        out.append(f"{title}. {window}" if lead else window)
-        if start + words >= len(tokens) or len(out) >= limit:
-            break
-    return out
+    rows = []
+    for record in batch.to_dict("records"):
+        fields = extracted_fields(results[record["id"]], record["kind"], record["title"], record["url"])
+        fields["simhash"] = dedupe.simhash(fields["text"]) if fields["text"] else None
+        rows.append({"id": record["id"], **fields})
+    return pd.DataFrame(rows, columns=list(EXTRACTED))

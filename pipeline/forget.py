@@ -257,7 +257,7 @@ def erase(store: Store, config: Config, contact_id: str, now: dt.datetime) -> li
     Returns what was done, one line each.
     """
     from pipeline import report, scrub
-    from pipeline.frames import text_sha
+    from pipeline.passages import text_sha
 
     row = store.query("SELECT * FROM contacts WHERE id = ?", (contact_id,))[0]
     person = Person(contact_id, str(row["name"]), row["email"])

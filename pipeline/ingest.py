@@ -19,10 +19,9 @@ from typing import Any
 from pipeline import dedupe, folders, health, search
 from pipeline.archive import Archive
 from pipeline.errors import FetchError
-from pipeline.extract import Extracted, sniff_kind
+from pipeline.extract import Extracted, extracted_fields, sniff_kind
 from pipeline.feeds import FEED_FAILED, ParsedFeed, check_xml_parser
 from pipeline.fetch import Fetcher
-from pipeline.frames import extracted_fields
 from pipeline.pages import download
 from pipeline.sources import Source, document_path
 from pipeline.store import Store

@@ -1,19 +1,25 @@
-"""Embed stage: cut extracted documents into passages and embed what the vector cache lacks.
+"""Embed stage: cut extracted documents into passages, embed what the vector cache lacks, and load
+the rank stage's corpus.
 
 Vectors are keyed by (model, SHA-256 of the passage text), so unchanged text is never embedded
-twice, and a second model simply gets its own cache rows.
+twice, and a second model simply gets its own cache rows. The frame functions here (`passage_frame`,
+`embed_frame`, `corpus_frame`) are the ones both engines call: the local engine on batches from the
+store, the Ray engine on Ray Data blocks.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import EmbedSettings
 from pipeline.embed import Embedder
-from pipeline.frames import Corpus, corpus_frame, doc_means, embed_frame, passage_frame, text_sha
+from pipeline.passages import passages, text_sha
+from pipeline.rank import DOC_COLUMNS
 from pipeline.store import Store
 
 __all__ = ["Corpus", "cut_passages", "doc_means", "embed_texts", "load_corpus", "text_sha"]
@@ -24,7 +30,28 @@ log = logging.getLogger(__name__)
 # busy between calls (measured: 64 -> 256 took OpenVINO int8 from ~64 to ~76 passages/s), small
 # enough that a killed run loses little work.
 BATCH = 256
-CORPUS_COLUMNS = ("id", "title", "url", "source_id", "source_title", "published", "words", "text", "kind")
+# Columns of the passage and vector frames, in order: the Ray engine writes exactly these to Parquet.
+PASSAGES = ("doc_id", "idx", "text", "sha", "text_sha")
+VECTORS = ("sha", "vector")
+
+
+def passage_frame(docs: pd.DataFrame, settings: EmbedSettings) -> pd.DataFrame:
+    """Documents (id, title, text, text_sha) -> their passages, cut as the embed stage cuts them."""
+    rows: list[tuple[str, int, str, str, str]] = []
+    for doc in docs.itertuples(index=False):
+        cut = passages(
+            doc.title or "", doc.text or "", settings.passage_words, settings.passage_overlap, settings.max_passages
+        )
+        rows.extend((doc.id, i, p, text_sha(p), doc.text_sha) for i, p in enumerate(cut))
+    return pd.DataFrame(rows, columns=list(PASSAGES))
+
+
+def embed_frame(batch: pd.DataFrame, embedder: Embedder) -> pd.DataFrame:
+    """(sha, text) rows -> (sha, vector) rows, vectors as float32 lists (what Parquet stores)."""
+    if batch.empty:
+        return pd.DataFrame(columns=list(VECTORS))
+    matrix = np.asarray(embedder.encode(batch["text"].tolist()), dtype=np.float32)
+    return pd.DataFrame({"sha": batch["sha"].to_numpy(), "vector": list(matrix)})
 
 
 def cut_passages(store: Store, settings: EmbedSettings) -> int:
@@ -94,7 +121,7 @@ def load_corpus(store: Store, model: str) -> Corpus:
                 " WHERE d.state = 'extracted' ORDER BY d.id"
             )
         ],
-        columns=list(CORPUS_COLUMNS),
+        columns=list(DOC_COLUMNS),
     )
     parts = pd.DataFrame(
         [dict(r) for r in store.query("SELECT doc_id, idx, text, sha FROM passages")],
@@ -102,3 +129,44 @@ def load_corpus(store: Store, model: str) -> Corpus:
     )
     found = store.vectors(model, set(parts["sha"]))
     return corpus_frame(docs, parts, found)
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """Extracted documents with their passage matrix; every matrix keeps its ids."""
+
+    docs: pd.DataFrame  # DOC_COLUMNS from rank.py, one row per document
+    passage_texts: list[str]
+    passage_vectors: np.ndarray  # (n_passages, dim)
+    passage_doc: np.ndarray  # (n_passages,) row in `docs`
+    doc_vectors: np.ndarray  # (n_docs, dim) normalised mean of each document's passages
+
+
+def doc_means(matrix: np.ndarray, owner: np.ndarray, n_docs: int) -> np.ndarray:
+    if not len(matrix):
+        return np.zeros((n_docs, 0), dtype=np.float32)
+    sums = np.zeros((n_docs, matrix.shape[1]), dtype=np.float32)
+    np.add.at(sums, owner, matrix)
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return sums / np.where(norms == 0, 1, norms)
+
+
+def corpus_frame(docs: pd.DataFrame, passages: pd.DataFrame, vectors: Mapping[str, np.ndarray]) -> Corpus:
+    """Documents, their passages (doc_id, idx, text, sha) and vectors by sha -> the rank stage's corpus.
+
+    A document counts only with every passage embedded: after a run killed mid-batch, scoring it on
+    some of its passages would silently rank it lower than it deserves.
+    """
+    docs = docs.sort_values("id", kind="stable").reset_index(drop=True)
+    parts = passages[passages["doc_id"].isin(set(docs["id"]))].sort_values(["doc_id", "idx"], kind="stable")
+    have = parts["sha"].map(lambda s: s in vectors)
+    incomplete = set(parts.loc[~have, "doc_id"])
+    with_passages = set(parts["doc_id"])
+    keep = docs["id"].isin(with_passages - incomplete)
+    docs = docs[keep].reset_index(drop=True)
+    parts = parts[parts["doc_id"].isin(set(docs["id"]))]
+    position = {doc_id: i for i, doc_id in enumerate(docs["id"])}
+    shas = parts["sha"].tolist()
+    matrix = np.stack([vectors[s] for s in shas]).astype(np.float32) if shas else np.zeros((0, 0), np.float32)
+    owner = np.array([position[d] for d in parts["doc_id"]], dtype=np.int64)
+    return Corpus(docs, parts["text"].tolist(), matrix, owner, doc_means(matrix, owner, len(docs)))

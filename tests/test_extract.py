@@ -1,15 +1,17 @@
-"""Tests for pipeline.extract: HTML, PDF and text bodies, failures recorded not raised, passages."""
+"""Tests for pipeline.extract: HTML, PDF and text bodies, failures recorded not raised, the rows they become."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 
+import pandas as pd
 import pytest
 from conftest import SAMPLE
 
+from pipeline import dedupe
 from pipeline.archive import Archive
-from pipeline.extract import MAX_HTML_BYTES, extract, passages, sniff_kind
+from pipeline.extract import EXTRACTED, MAX_HTML_BYTES, extract, extracted_fields, extracted_frame, sniff_kind
+from pipeline.passages import text_sha
 
 ARTICLE = "https://pipeline-post.example/2026/10/watermarks-and-late-data/"
 INBOX = SAMPLE / "inbox"
@@ -129,8 +131,6 @@ def test_pdf_in_one_size_is_titled_by_its_first_title_like_line() -> None:
 
 
 def test_pdf_with_no_title_at_all_has_none_and_keeps_its_file_name() -> None:
-    from pipeline.frames import extracted_fields
-
     lines = [(BODY[i : i + 90] + ".", 10) for i in range(0, 900, 90)]
     result = extract(_pdf(lines), "pdf")
     assert result.state == "extracted" and result.title is None
@@ -260,45 +260,27 @@ def test_sniff_kind_falls_back_to_content_type_then_hint() -> None:
     assert sniff_kind(b"plain words", "text/plain", "text") == "text"
 
 
-def words(n: int, start: int = 0) -> str:
-    return " ".join(f"w{i}" for i in range(start, start + n))
-
-
-def test_passages_are_overlapping_windows() -> None:
-    out = passages("", words(30), words=10, overlap=3, limit=10)
-    assert out == [words(10, 0), words(10, 7), words(10, 14), words(9, 21)]
-    for before, after in itertools.pairwise(out):
-        assert before.split()[-3:] == after.split()[:3]
-
-
-def test_title_leads_the_first_passage_only() -> None:
-    out = passages("Late Data", words(30), words=10, overlap=3, limit=10)
-    assert out[0] == "Late Data. " + words(10)
-    assert all("Late Data" not in p for p in out[1:])
-    assert len(out) == 4
-
-
-def test_title_is_not_repeated_when_the_text_opens_with_it() -> None:
-    text = "Late Data in Streams " + words(20)
-    out = passages("Late data in streams", text, words=10, overlap=2, limit=10)
-    assert out[0] == " ".join(text.split()[:10])
-    assert out[0].lower().count("late data") == 1
-
-
-def test_passage_limit_is_respected() -> None:
-    out = passages("T", words(1000), words=10, overlap=2, limit=3)
-    assert len(out) == 3
-    assert out[2] == words(10, 16)
-
-
-def test_short_text_is_one_passage() -> None:
-    assert passages("T", "just a few words", words=180, overlap=40, limit=24) == ["T. just a few words"]
-
-
-def test_text_exactly_one_window_long_is_one_passage() -> None:
-    assert passages("", words(10), words=10, overlap=3, limit=5) == [words(10)]
-
-
-def test_empty_text() -> None:
-    assert passages("A title", "", words=10, overlap=3, limit=5) == ["A title"]
-    assert passages("", "   \n ", words=10, overlap=3, limit=5) == []
+def test_extracted_frame_handles_html_pdf_text_and_junk() -> None:
+    batch = pd.DataFrame(
+        [
+            ("h", (INBOX / "accessibility-audits-internal-tools.html").read_bytes(), "html", None, None),
+            ("p", (INBOX / "mentoring-programs-junior-data-engineers.pdf").read_bytes(), "text", "a.pdf", None),
+            ("t", (INBOX / "on-call-practices-data-teams-notes.txt").read_bytes(), "text", None, None),
+            ("j", b"%PDF-1.7 truncated \x00\x01", "pdf", None, "https://example.org/broken.pdf"),
+        ],
+        columns=["id", "body", "kind", "title", "url"],
+    )
+    # As either engine does: sniff each body (the bytes beat the hint), extract it, shape the rows.
+    kinds = {r["id"]: sniff_kind(r["body"][:4096], "", r["kind"]) for r in batch.to_dict("records")}
+    results = {r["id"]: extract(r["body"], kinds[r["id"]]) for r in batch.to_dict("records")}
+    out = extracted_frame(batch.assign(kind=batch["id"].map(kinds)), results).set_index("id")
+    assert list(out.reset_index().columns) == list(EXTRACTED)
+    assert out.loc[["h", "p", "t"], "state"].tolist() == ["extracted"] * 3
+    assert out.loc["p", "kind"] == "pdf"
+    assert out.loc["j", "state"] == "extract_failed" and out.loc["j", "reason"]
+    assert pd.isna(out.loc["j", "text"]) and pd.isna(out.loc["j", "simhash"])
+    text = out.loc["t", "text"]
+    assert out.loc["t", "words"] == len(text.split())
+    assert out.loc["t", "text_sha"] == text_sha(text)
+    assert out.loc["t", "simhash"] == dedupe.simhash(text)
+    assert out.loc["t", "title"]  # a local file's title comes from the document itself

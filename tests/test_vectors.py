@@ -6,16 +6,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from conftest import FakeEmbedder
 
 from pipeline.config import EmbedSettings
+from pipeline.passages import passages
 from pipeline.store import Store
 from pipeline.vectors import (
+    PASSAGES,
+    corpus_frame,
     cut_passages,
+    embed_frame,
     embed_texts,
     load_corpus,
     missing_texts,
+    passage_frame,
     passage_texts_without_vectors,
     text_sha,
 )
@@ -169,3 +176,46 @@ def test_load_corpus_drops_documents_with_only_some_passage_vectors(store: Store
     embed_texts(store, FakeEmbedder(name=MODEL), {sha: t for sha, t in todo.items() if sha != first_kafka["sha"]})
     corpus = load_corpus(store, MODEL)
     assert corpus.docs["id"].tolist() == ["b-battery", "c-privacy"]
+
+
+# -- the frame functions both engines call: a DataFrame in, a DataFrame out, with no store ----------
+
+
+def test_passage_frame_cuts_as_the_passages_module_does() -> None:
+    settings = EmbedSettings(passage_words=20, passage_overlap=5, max_passages=10)
+    text = " ".join(f"word{i}" for i in range(50))
+    docs = pd.DataFrame([("d1", "A title", text, text_sha(text)), ("d2", "Empty", "", None)],
+                        columns=["id", "title", "text", "text_sha"])  # fmt: skip
+    out = passage_frame(docs, settings)
+    assert list(out.columns) == list(PASSAGES)
+    want = passages("A title", text, 20, 5, 10)
+    assert out[out["doc_id"] == "d1"]["text"].tolist() == want
+    assert out[out["doc_id"] == "d1"]["idx"].tolist() == list(range(len(want)))
+    assert out["sha"].tolist() == [text_sha(t) for t in out["text"]]
+    assert out[out["doc_id"] == "d2"]["text"].tolist() == ["Empty"]  # the title alone
+
+
+def test_embed_frame_keeps_each_sha_with_its_vector() -> None:
+    embedder = FakeEmbedder()
+    batch = pd.DataFrame({"sha": ["s1", "s2"], "text": ["kafka consumer lag", "battery storage"]})
+    out = embed_frame(batch, embedder)
+    assert out["sha"].tolist() == ["s1", "s2"]
+    np.testing.assert_allclose(np.stack(out["vector"]), embedder.encode(batch["text"].tolist()))
+    # What the Ray engine writes to Parquet survives the trip through Arrow.
+    back = pa.Table.from_pandas(out).to_pandas()
+    np.testing.assert_allclose(np.stack(back["vector"]), np.stack(out["vector"]))
+    assert embed_frame(batch.iloc[:0], embedder).empty
+
+
+def test_corpus_frame_drops_documents_missing_a_vector() -> None:
+    docs = pd.DataFrame({"id": ["b", "a", "c"], "title": ["B", "A", "C"], "text": ["b", "a", "c"]})
+    parts = pd.DataFrame(
+        [("a", 1, "a1", "sa1"), ("a", 0, "a0", "sa0"), ("b", 0, "b0", "sb0"), ("b", 1, "b1", "sb1")],
+        columns=["doc_id", "idx", "text", "sha"],
+    )
+    vecs = {sha: np.eye(3, dtype=np.float32)[i % 3] for i, sha in enumerate(["sa0", "sa1", "sb0"])}
+    corpus = corpus_frame(docs, parts, vecs)  # b lacks sb1; c has no passages at all
+    assert corpus.docs["id"].tolist() == ["a"]
+    assert corpus.passage_texts == ["a0", "a1"]  # in passage order
+    assert corpus.passage_doc.tolist() == [0, 0]
+    np.testing.assert_allclose(corpus.doc_vectors[0], np.array([1, 1, 0]) / np.sqrt(2), rtol=1e-6)
