@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from pipeline.config import RankSettings  # noqa: E402 -- needs ROOT on sys.path first
 from pipeline.interviews import Contact, Interest  # noqa: E402
-from pipeline.rank import DOC_COLUMNS, doc_priors, rank_contacts, retrieval_settings  # noqa: E402
+from pipeline.rank import DOC_COLUMNS, doc_priors, rank_contacts  # noqa: E402
 from pipeline.retrieval import HybridIndex  # noqa: E402
 from pipeline.vectors import doc_means  # noqa: E402
 
@@ -233,17 +233,19 @@ def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     log(f"[{mode}] generated {len(data.docs):,} documents, {len(data.passage_doc):,} passages in {generate_s:.1f} s")
 
     settings = RankSettings()
+    retrieval = settings.retrieval
     if mode == "brute":
-        settings = dataclasses.replace(settings, ann_threshold=len(data.docs))  # never approximate
-    elif len(data.docs) <= settings.ann_threshold:
-        settings = dataclasses.replace(settings, ann_threshold=0)  # a small trial run: approximate anyway
+        retrieval = dataclasses.replace(retrieval, ann_threshold=len(data.docs))  # never approximate
+    elif len(data.docs) <= retrieval.ann_threshold:
+        retrieval = dataclasses.replace(retrieval, ann_threshold=0)  # a small trial run: approximate anyway
+    settings = dataclasses.replace(settings, retrieval=retrieval)
     started = time.perf_counter()
     index = HybridIndex(
         data.docs["id"].tolist(),
         (data.docs["title"] + "\n" + data.docs["text"]).tolist(),
         data.passage_vectors,
         data.passage_doc,
-        settings=retrieval_settings(settings),
+        settings=retrieval,
     )
     priors = doc_priors(data.docs, settings, TODAY)
     build_s = time.perf_counter() - started
@@ -292,7 +294,7 @@ def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     if index.ann is not None:
         result["nlist"] = index.ann.nlist
         result["nprobe"] = index.ann.nprobe
-        result["candidates"] = settings.ann_candidates
+        result["candidates"] = retrieval.ann_candidates
         ids = [i.id for c in data.contacts for i in c.interests]
         if 0 < args.recall_queries < len(ids):
             ids = [ids[int(k * len(ids) / args.recall_queries)] for k in range(args.recall_queries)]
@@ -300,12 +302,12 @@ def worker(mode: str, args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         truth = _exact_top10(data, queries)
         by_nprobe = {}
-        for nprobe in sorted({1, 4, 8, 16, settings.ann_nprobe}):
+        for nprobe in sorted({1, 4, 8, 16, retrieval.ann_nprobe}):
             index.ann.nprobe = nprobe
-            hits = index.ann.search(queries, settings.ann_candidates)
+            hits = index.ann.search(queries, retrieval.ann_candidates)
             found = [len(set(t.tolist()) & set(h.docs[:10].tolist())) / 10 for t, h in zip(truth, hits, strict=True)]
             by_nprobe[nprobe] = round(float(np.mean(found)), 4)
-            if nprobe == settings.ann_nprobe:
+            if nprobe == retrieval.ann_nprobe:
                 result["recall_at_10"] = by_nprobe[nprobe]
                 result["recall_min"] = round(float(np.min(found)), 2)
         result["recall_queries"] = len(ids)

@@ -13,7 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from pipeline.config import Config, line_of
+from pipeline.config import Config, file_values, line_of
 from pipeline.errors import GiftsError
 from pipeline.interviews import parse_interview
 from pipeline.store import Store
@@ -40,9 +40,9 @@ def config_warnings(config: Config) -> list[str]:
         text = ""
     found: list[str] = []
     for section, keys in AT_MOST_ONE.items():
-        settings = getattr(config, section)
+        values = file_values(getattr(config, section))
         for key in keys:
-            value = getattr(settings, key)
+            value = values[key]
             if value > 1:
                 line = line_of(text, section, key) or line_of(text, section, None) or 1
                 found.append(f"{config.path}:{line}: {section}.{key} = {value:g} is above 1; {_effect(section, key)}")

@@ -31,6 +31,7 @@ from pipeline.settings import (
     Paths,
     RankSettings,
     RaySettings,
+    RetrievalSettings,
     SearchSettings,
     Sources,
 )
@@ -39,6 +40,7 @@ from pipeline.settings import (
 __all__ = [
     "BACKENDS",
     "CONFIG_NAME",
+    "RETRIEVAL_KEYS",
     "SEARCH_SERVICES",
     "SECURITIES",
     "TONES",
@@ -54,8 +56,11 @@ __all__ = [
     "Paths",
     "RankSettings",
     "RaySettings",
+    "RetrievalSettings",
     "SearchSettings",
     "Sources",
+    "file_fields",
+    "file_values",
     "line_of",
     "load",
     "with_overrides",
@@ -85,6 +90,29 @@ _SECTIONS: dict[str, type[Any]] = {
     "notify": NotifySettings,
     "search": SearchSettings,
 }
+
+
+# The [rank] keys kept in `RankSettings.retrieval`: a file writes them under [rank] beside the others.
+# Retrieval's other settings (the fusion, BM25's parameters, ...) are not keys: `gifts eval` alone varies them.
+RETRIEVAL_KEYS = ("dense_weight", "lexical_weight", "ann_threshold", "ann_nprobe", "ann_candidates")
+
+
+def file_fields(cls: type[Any]) -> dict[str, dataclasses.Field[Any]]:
+    """A section's keys as a workspace file writes them, each with the settings field it sets."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if cls is RankSettings:
+        del fields["retrieval"]
+        fields |= {f.name: f for f in dataclasses.fields(RetrievalSettings) if f.name in RETRIEVAL_KEYS}
+    return fields
+
+
+def file_values(settings: Any) -> dict[str, Any]:
+    """A section's settings as a workspace file writes them: key -> value."""
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    if isinstance(settings, RankSettings):
+        retrieval = values.pop("retrieval")
+        values |= {key: getattr(retrieval, key) for key in RETRIEVAL_KEYS}
+    return values
 
 
 def line_of(text: str, section: str | None, key: str | None) -> int | None:
@@ -144,7 +172,7 @@ def _section(raw: dict[str, Any], name: str, cls: type[Any], path: Path, text: s
     table = raw.get(name, {})
     if not isinstance(table, dict):
         raise _fail(path, text, None, name, "expected a table")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = file_fields(cls)
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields:
@@ -159,6 +187,8 @@ def _section(raw: dict[str, Any], name: str, cls: type[Any], path: Path, text: s
                 raise _fail(path, text, name, key, "must be a finite number")
             if number < 0:
                 raise _fail(path, text, name, key, "must not be negative")
+    if cls is RankSettings:
+        values["retrieval"] = RetrievalSettings(**{k: values.pop(k) for k in RETRIEVAL_KEYS if k in values})
     return cls(**values)
 
 
@@ -252,7 +282,7 @@ def load(path: Path) -> Config:
     if rank.top_k < 1:
         raise _fail(path, text, "rank", "top_k", "must be at least 1")
     for key in ("ann_nprobe", "ann_candidates"):
-        if getattr(rank, key) < 1:
+        if getattr(rank.retrieval, key) < 1:
             raise _fail(path, text, "rank", key, "must be at least 1")
     for key in ("relative_floor", "story_cosine", "story_title_overlap"):
         if not 0 <= getattr(rank, key) <= 1:

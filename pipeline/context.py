@@ -28,7 +28,7 @@ from pipeline.embed import Embedder, load_embedder, model_key
 from pipeline.errors import GiftsError
 from pipeline.fetch import Fetcher
 from pipeline.interviews import Contact
-from pipeline.rank import Suggestion, doc_priors, retrieval_settings
+from pipeline.rank import Suggestion, doc_priors
 from pipeline.retrieval import HybridIndex
 from pipeline.store import Store
 
@@ -177,7 +177,7 @@ def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -
         (corpus.docs["title"].fillna("") + "\n" + corpus.docs["text"].fillna("")).tolist(),
         corpus.passage_vectors,
         corpus.passage_doc,
-        settings=retrieval_settings(ctx.config.rank),
+        settings=ctx.config.rank.retrieval,
     )
     wanted = {i.id: vectors.text_sha(i.text) for c in contacts for i in c.interests}
     cached = ctx.store.vectors(ctx.model, wanted.values())

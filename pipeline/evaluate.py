@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import EmbedSettings
+from pipeline.config import EmbedSettings, RankSettings, RetrievalSettings
 from pipeline.embed import Embedder
 from pipeline.errors import ConfigError
 from pipeline.passages import passages
-from pipeline.retrieval import HybridIndex, RetrievalSettings
+from pipeline.retrieval import HybridIndex
 from pipeline.store import Store
 from pipeline.vectors import embed_texts, text_sha
 
@@ -218,10 +218,7 @@ def evaluate(
 
 def nightly_settings() -> RetrievalSettings:
     """The retrieval settings the nightly rank stage uses by default."""
-    from pipeline.config import RankSettings
-    from pipeline.rank import retrieval_settings
-
-    return retrieval_settings(RankSettings())
+    return RankSettings().retrieval
 
 
 def run_beir(

@@ -57,7 +57,7 @@ def due_today(store: Store, config: Config, now: dt.datetime) -> list[DueItem]:
     """What the report's "Due today" lists, with each gift's link and draft note (pipeline.report)."""
     from pipeline import report
 
-    cards, _, _ = report.gather(store, (config.rank.dense_weight, config.rank.lexical_weight))
+    cards, _, _ = report.gather(store, (config.rank.retrieval.dense_weight, config.rank.retrieval.lexical_weight))
     due, _ = report.follow_ups(store, config, now, cards)
     rows = {s["id"]: s for card in cards for s in card.suggestions}
     items = []

@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline import stories
 from pipeline.config import RankSettings
 from pipeline.interviews import Contact
-from pipeline.retrieval import HybridIndex, QueryScores, RetrievalSettings
+from pipeline.retrieval import HybridIndex, QueryScores
 
 DOC_COLUMNS = ("id", "title", "url", "source_id", "source_title", "published", "words", "text")
 NEAR_DUPLICATE = 0.92  # cosine of mean document vectors above which two documents are one text, whatever their dates
@@ -79,17 +79,6 @@ def combine(fused: Any, fresh: Any, quality: Any, settings: RankSettings) -> Any
         fused
         * (1.0 - settings.freshness_weight + settings.freshness_weight * fresh)
         * (1.0 - settings.quality_weight + settings.quality_weight * quality)
-    )
-
-
-def retrieval_settings(settings: RankSettings) -> RetrievalSettings:
-    """How the rank stage's index scores documents: the nightly fusion, approximate above the threshold."""
-    return RetrievalSettings(
-        dense_weight=settings.dense_weight,
-        lexical_weight=settings.lexical_weight,
-        ann_threshold=settings.ann_threshold,
-        ann_nprobe=settings.ann_nprobe,
-        ann_candidates=settings.ann_candidates,
     )
 
 

@@ -311,7 +311,7 @@ def report_context(
     Args:
         timings: seconds per stage of the run writing this report; None takes the last recorded run's.
     """
-    cards, closed, sources = gather(store, (config.rank.dense_weight, config.rank.lexical_weight))
+    cards, closed, sources = gather(store, (config.rank.retrieval.dense_weight, config.rank.retrieval.lexical_weight))
     last_run = store.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
     totals = {
         "documents": int(store.scalar("SELECT COUNT(*) FROM documents WHERE state = 'extracted'") or 0),

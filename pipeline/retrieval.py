@@ -17,33 +17,15 @@ import logging
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pipeline.config import RetrievalSettings
+
 if TYPE_CHECKING:
     from pipeline.ann import AnnIndex, DocHits
-
-
-@dataclass(frozen=True, slots=True)
-class RetrievalSettings:
-    """How dense and lexical scores are combined (defaults are what the nightly run uses)."""
-
-    dense_weight: float = 0.7
-    lexical_weight: float = 0.3
-    fusion: str = "weighted"  # weighted | rrf | dense | lexical
-    rrf_k: int = 60
-    prf_docs: int = 0  # dense pseudo-relevance feedback: how many top documents (0: off)
-    prf_weight: float = 0.5
-    ann_threshold: int = 50_000  # documents above which only candidates are scored
-    ann_nprobe: int = 32  # inverted lists the approximate index scans per query
-    ann_candidates: int = 400  # passages from the approximate index, and BM25 documents, per query
-    bm25_k1: float = 1.5  # bm25s's defaults; Anserini's BEIR baseline uses 0.9 / 0.4
-    bm25_b: float = 0.75
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,24 +72,46 @@ class EmbedSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RetrievalSettings:
+    """How dense and lexical scores are combined (defaults are what the nightly run uses).
+
+    The nightly rank stage's are `RankSettings.retrieval`, set by [rank] keys (config.RETRIEVAL_KEYS);
+    `gifts eval beir` starts from the same defaults and may change any of them.
+    """
+
+    dense_weight: float = 0.7
+    lexical_weight: float = 0.3
+    fusion: str = "weighted"  # weighted | rrf | dense | lexical
+    rrf_k: int = 60
+    prf_docs: int = 0  # dense pseudo-relevance feedback: how many top documents (0: off)
+    prf_weight: float = 0.5
+    # Above `ann_threshold` documents, each query scores only candidates from an approximate index
+    # (faiss IVF, pipeline/ann.py) and BM25's best; below it every document is scored exactly.
+    # Measured on benchmarks/scale_bench.py (200k documents): nprobe 32 gives recall@10 0.999
+    # (16: 0.989); 400 candidates keep 99.7% of brute force's top 5 (200: 98.6%).
+    ann_threshold: int = 50_000
+    ann_nprobe: int = 32  # inverted lists the approximate index scans per query
+    ann_candidates: int = 400  # passages from the approximate index, and BM25 documents, per query
+    bm25_k1: float = 1.5  # bm25s's defaults; Anserini's BEIR baseline uses 0.9 / 0.4
+    bm25_b: float = 0.75
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
 class RankSettings:
     top_k: int = 5
     min_score: float = 0.30
     half_life_days: float = 60.0
     freshness_weight: float = 0.10
     quality_weight: float = 0.05
-    dense_weight: float = 0.7
-    lexical_weight: float = 0.3
+    # How documents are retrieved and their dense and lexical scores fused; a workspace file sets
+    # its fusion weights and approximate-index keys under [rank] like the rest.
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     min_words: int = 150
     exclude_sources: tuple[str, ...] = ()
     exclude_terms: tuple[str, ...] = ()
-    # Above this many documents, each interest scores only candidates from an approximate index
-    # (faiss IVF, pipeline/ann.py) and BM25's best; below it every document is scored exactly.
-    # Measured on benchmarks/scale_bench.py (200k documents): nprobe 32 gives recall@10 0.999
-    # (16: 0.989); 400 candidates keep 99.7% of brute force's top 5 (200: 98.6%).
-    ann_threshold: int = 50_000
-    ann_nprobe: int = 32
-    ann_candidates: int = 400
     # No filler: the score the report shows must clear `score_floor` (an inferred interest's,
     # `inferred_floor`) and `relative_floor` times the best score for the same interest. One story
     # once: articles published within `story_days` whose document vectors reach `story_cosine`, or

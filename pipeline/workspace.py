@@ -156,14 +156,17 @@ def _line(key: str, value: Any, comment: str, active: bool) -> str:
 
 
 def _defaults(name: str) -> dict[str, dict[str, Any]]:
-    """Every section's keys with the value a new workspace shows, in the code's order."""
+    """Every section's keys with the value a new workspace shows, in the order COMMENTS lists them."""
     sections: dict[str, dict[str, Any]] = {"workspace": {"name": name}, "paths": dict(config_module._PATH_DEFAULTS)}
     sources = {f.name: getattr(Sources(), f.name) for f in dataclasses.fields(Sources)}
     sources["folders"] = ("inbox",)  # `gifts init` creates it
     sections["sources"] = sources
     for section, cls in config_module._SECTIONS.items():
-        defaults = cls()
-        sections[section] = {f.name: getattr(defaults, f.name) for f in dataclasses.fields(cls)}
+        values = config_module.file_values(cls())
+        # Not the dataclasses' order: the [rank] keys RankSettings holds in `retrieval` sit among the others.
+        listed = [key.split(".", 1)[1] for key in COMMENTS if key.startswith(f"{section}.")]
+        keys = [key for key in listed if key in values] + [key for key in values if key not in listed]
+        sections[section] = {key: values[key] for key in keys}
     return sections
 
 

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from pipeline.ann import MISSING_FAISS, AnnIndex
-from pipeline.config import RankSettings
+from pipeline.config import RankSettings, RetrievalSettings
 from pipeline.errors import ConfigError
 from pipeline.interviews import Contact, Interest
 from pipeline.rank import DOC_COLUMNS, rank_contacts
-from pipeline.retrieval import HybridIndex, RetrievalSettings
+from pipeline.retrieval import HybridIndex
 
 DIM = 48
 TOPICS = 30
@@ -78,7 +78,7 @@ def _recall_at_10(toy: Toy, exact: HybridIndex, ann: AnnIndex) -> float:
 
 
 def test_recall_at_10_against_brute_force_at_the_default_nprobe(toy: Toy, exact: HybridIndex) -> None:
-    ann = AnnIndex(toy.passages, toy.owner, nprobe=RankSettings().ann_nprobe)
+    ann = AnnIndex(toy.passages, toy.owner, nprobe=RankSettings().retrieval.ann_nprobe)
     assert ann.nlist > 16  # enough lists that scanning a few of them is a real approximation
     assert _recall_at_10(toy, exact, ann) >= 0.95
     ann.nprobe = 1

@@ -12,6 +12,7 @@ from pipeline.config import (
     EmbedSettings,
     FetchSettings,
     RankSettings,
+    RetrievalSettings,
     Sources,
     load,
     with_overrides,
@@ -66,6 +67,23 @@ def test_one_key_overrides_and_the_rest_keep_defaults(tmp_path: Path) -> None:
     assert config.fetch == dataclasses.replace(FetchSettings(), timeout_s=7.0)
     assert config.rank == dataclasses.replace(RankSettings(), top_k=3)
     assert config.embed == EmbedSettings()
+
+
+def test_the_retrieval_keys_under_rank_set_the_rank_stages_retrieval(tmp_path: Path) -> None:
+    path = write(tmp_path, "[rank]\ntop_k = 3\ndense_weight = 0.6\nlexical_weight = 0.4\nann_nprobe = 8\n")
+    rank = load(path).rank
+    assert rank.top_k == 3
+    assert rank.retrieval == RetrievalSettings(dense_weight=0.6, lexical_weight=0.4, ann_nprobe=8)
+    assert RankSettings().retrieval == RetrievalSettings()  # one set of defaults, `gifts eval`'s too
+
+
+def test_retrieval_keys_are_checked_and_named_as_rank_keys(tmp_path: Path) -> None:
+    path = write(tmp_path, '[rank]\ndense_weight = "high"\n')
+    assert load_error(path) == f"{path.resolve()}:2: rank.dense_weight: expected a number"
+    path = write(tmp_path, "[rank]\nann_candidates = 0\n")
+    assert load_error(path) == f"{path.resolve()}:2: rank.ann_candidates: must be at least 1"
+    path = write(tmp_path, '[rank]\nfusion = "rrf"\n')  # only `gifts eval` varies the fusion
+    assert load_error(path).startswith(f"{path.resolve()}:2: rank.fusion: unknown key (known: ann_candidates, ")
 
 
 def test_sample_workspace_loads(workspace: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 
@@ -32,7 +31,7 @@ def _all_keys() -> set[str]:
     keys = {f"paths.{name}" for name in config_module._PATH_DEFAULTS}
     keys |= {"sources.feeds", "sources.opml", "sources.folders", "workspace.name"}
     for section, cls in SECTIONS.items():
-        keys |= {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
+        keys |= {f"{section}.{key}" for key in config_module.file_fields(cls)}
     return keys
 
 
@@ -75,13 +74,11 @@ def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
 def test_readme_defaults_match_the_code() -> None:
     rows = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `?([^`|]+?)`? \|", README, re.M))
     for section, cls in SECTIONS.items():
-        defaults = cls()
-        for f in dataclasses.fields(cls):
-            value = getattr(defaults, f.name)
-            shown = rows[f"{section}.{f.name}"]
+        for key, value in config_module.file_values(cls()).items():
+            shown = rows[f"{section}.{key}"]
             if isinstance(value, bool):
-                assert shown == str(value).lower(), f"{section}.{f.name}"
+                assert shown == str(value).lower(), f"{section}.{key}"
             elif isinstance(value, int | float):
-                assert float(shown) == float(value), f"{section}.{f.name}"
+                assert float(shown) == float(value), f"{section}.{key}"
             elif isinstance(value, tuple):
-                assert shown == "[" + ", ".join(f'"{v}"' for v in value) + "]", f"{section}.{f.name}"
+                assert shown == "[" + ", ".join(f'"{v}"' for v in value) + "]", f"{section}.{key}"

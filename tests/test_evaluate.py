@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder
 
+from pipeline.config import RetrievalSettings
 from pipeline.errors import ConfigError
 from pipeline.evaluate import evaluate, load_beir, mrr_at_k, ndcg_at_k, recall_at_k
-from pipeline.retrieval import RetrievalSettings
 from pipeline.store import Store
 
 

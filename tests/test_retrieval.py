@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.retrieval import HybridIndex, LexicalIndex, RetrievalSettings
+from pipeline.config import RetrievalSettings
+from pipeline.retrieval import HybridIndex, LexicalIndex
 
 
 def _unit(*values: float) -> np.ndarray:

@@ -24,7 +24,7 @@ def _all_keys() -> set[str]:
     keys = {f"paths.{name}" for name in config_module._PATH_DEFAULTS} | {"workspace.name"}
     keys |= {f"sources.{f.name}" for f in dataclasses.fields(config_module.Sources)}
     for section, cls in config_module._SECTIONS.items():
-        keys |= {f"{section}.{f.name}" for f in dataclasses.fields(cls)}
+        keys |= {f"{section}.{key}" for key in config_module.file_fields(cls)}
     return keys
 
 
