@@ -37,9 +37,10 @@ from pipeline import history
 from pipeline.config import Config
 from pipeline.display import shown
 from pipeline.errors import GiftsError, InputError, LockedError
+from pipeline.escaping import html_field
 from pipeline.interview_files import write_interview
 from pipeline.interviews import STATUSES
-from pipeline.report import html_field, report_context
+from pipeline.report import report_context
 from pipeline.store import Store
 
 log = logging.getLogger(__name__)

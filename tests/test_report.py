@@ -17,24 +17,12 @@ from markupsafe import escape as escape_html
 from pytest_httpserver import HTTPServer
 
 from pipeline import runner
+from pipeline.cards import Card, clip, score_bar
 from pipeline.config import Config, RankSettings, load
 from pipeline.embed import model_key
+from pipeline.escaping import csv_cell, highlight, md_text, safe_url
 from pipeline.rank import combine
-from pipeline.report import (
-    CSV_COLUMNS,
-    PARQUET_COLUMNS,
-    Card,
-    _write_csv,
-    clip,
-    csv_cell,
-    highlight,
-    md_text,
-    render,
-    safe_url,
-    score_bar,
-    suggestion_rows,
-    write_report,
-)
+from pipeline.report import CSV_COLUMNS, PARQUET_COLUMNS, _write_csv, render, suggestion_rows, write_report
 from pipeline.store import Store
 
 SCRIPT = "<script>alert(1)</script>"
