@@ -19,6 +19,7 @@ import yaml
 
 from pipeline.errors import GiftsError, InputError
 from pipeline.interviews import Contact, Interview, parse_interview, read_interviews, split_front_matter
+from pipeline.lookup import one_match
 from pipeline.store import Store
 
 LISTS = ("ban", "pin")
@@ -33,14 +34,14 @@ def match_contact(query: str, people: Sequence[tuple[str, str]]) -> str:
     Raises:
         InputError: when no contact or several match.
     """
-    wanted = query.strip().lower()
-    exact = [i for i, name in people if wanted in (i, name.lower())]
-    found = exact or [i for i, name in people if wanted and (wanted in i or wanted in name.lower())]
-    if not found:
-        raise InputError(f"contact {query!r} not found (see `gifts status` for names)")
-    if len(found) > 1:
-        raise InputError(f"contact {query!r} is ambiguous: {', '.join(found)}")
-    return found[0]
+    contact_id, _ = one_match(
+        query.strip(),
+        people,
+        lambda person: person,
+        none=f"contact {query!r} not found (see `gifts status` for names)",
+        several=lambda found: f"contact {query!r} is ambiguous: {', '.join(i for i, _ in found)}",
+    )
+    return contact_id
 
 
 def find_contact(store: Store, query: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pipeline.errors import InputError
+from pipeline.lookup import one_match
 from pipeline.store import Store
 
 BACKOFF_NIGHTS = (1, 2, 4, 7)
@@ -71,16 +71,18 @@ def enable(store: Store, ident: str) -> list[str]:
         InputError: when nothing or more than one source matches.
     """
     rows = store.query("SELECT id, location, COALESCE(title, location) AS title FROM sources")
-    exact = [r for r in rows if ident in (r["id"], r["location"], r["title"])]
-    matches = exact or [r for r in rows if ident.lower() in f"{r['location']} {r['title']}".lower()]
-    if not matches:
-        raise InputError(f"no source matches {ident!r} (see `gifts status`)")
-    if len(matches) > 1:
-        raise InputError(f"{len(matches)} sources match {ident!r}; give its id or URL (see `gifts status --json`)")
+    source = one_match(
+        ident,
+        rows,
+        lambda r: (r["location"], r["title"]),
+        key=lambda r: str(r["id"]),
+        none=f"no source matches {ident!r} (see `gifts status`)",
+        several=lambda found: f"{len(found)} sources match {ident!r}; give its id or URL (see `gifts status --json`)",
+    )
     with store.transaction():
         store.db.execute(
             "UPDATE sources SET consecutive_failures = 0, next_attempt_on = NULL, disabled_at = NULL,"
             " last_failed_on = NULL, state = NULL, reason = 'enabled by user' WHERE id = ?",
-            (matches[0]["id"],),
+            (source["id"],),
         )
-    return [str(matches[0]["title"])]
+    return [str(source["title"])]

@@ -55,10 +55,11 @@ class DueItem:
 
 def due_today(store: Store, config: Config, now: dt.datetime) -> list[DueItem]:
     """What the report's "Due today" lists, with each gift's link and draft note (pipeline.report)."""
-    from pipeline import report
+    from pipeline.cards import gather
+    from pipeline.followups import follow_ups
 
-    cards, _, _ = report.gather(store, (config.rank.retrieval.dense_weight, config.rank.retrieval.lexical_weight))
-    due, _ = report.follow_ups(store, config, now, cards)
+    cards, _, _ = gather(store, (config.rank.retrieval.dense_weight, config.rank.retrieval.lexical_weight))
+    due, _ = follow_ups(store, config, now, cards)
     rows = {s["id"]: s for card in cards for s in card.suggestions}
     items = []
     for d in due:

@@ -4,14 +4,14 @@ Safe by construction: a random token per launch (query once, then an HttpOnly Sa
 cookie) on every request, the Host header checked (DNS rebinding), every change a POST with a CSRF
 field and a same-origin Origin, a strict Content-Security-Policy, and nothing remote. Every action
 calls the same library function as the CLI (`pipeline.history`, `pipeline.interviews`); while a run
-holds the workspace lock the app queues its writes (on disk, in data/interim) and says so.
+holds the workspace lock the app queues its writes (on disk, in data/interim; pipeline.review_writes)
+and says so. What the page shows is pipeline.review_page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import logging
 import re
 import secrets
@@ -21,11 +21,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -33,14 +31,12 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline import history
 from pipeline.config import Config
-from pipeline.display import shown
-from pipeline.errors import GiftsError, InputError, LockedError
+from pipeline.errors import GiftsError, InputError
 from pipeline.interview_files import write_interview
 from pipeline.interviews import STATUSES
-from pipeline.report import html_field, report_context
-from pipeline.store import Store
+from pipeline.review_page import environment, page_context
+from pipeline.review_writes import Writes
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +56,7 @@ HEADERS = {
     "cross-origin-resource-policy": "same-origin",
 }
 STATIC = {"review.js": "text/javascript", "review.css": "text/css"}
-QUEUE_FILE = "review-queue.json"
 RETRY_S = 2.0
-_EMAIL = re.compile(r"[^@\s<>\"',;:?&]+@[^@\s<>\"',;:?&]+\.[A-Za-z]{2,}")
 _FIELD = re.compile(r":\d+: (\w+): ")
 
 
@@ -96,137 +90,6 @@ def bind(host: str, port: int, allow_remote: bool = False) -> socket.socket:
     return sock
 
 
-# -- writes: the library calls, queued while a run holds the workspace ---------------------------------
-def _operations(config: Config) -> dict[str, Callable[..., str]]:
-    """Every write the app makes, by name: each is the CLI's own library call."""
-
-    def at(iso: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(iso)
-
-    return {
-        "decision": lambda sid, decision, scope, when: history.record_decision(
-            config, sid, decision, "from gifts review", at(when), scope
-        ),
-        "event": lambda contact, event, note, when: history.record_event(config, contact, event, note, at(when)),
-        "undo": lambda action_id: history.undo_action(config, int(action_id)),
-        "draft": lambda sid, text: history.save_draft(config, sid, text),
-        "status": lambda interview_id, status: history.set_interview_status(config, interview_id, status),
-    }
-
-
-@dataclass
-class Writes:
-    """Runs each write now, or keeps it (in order, on disk) while the workspace lock is held, and retries."""
-
-    config: Config
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.ops = _operations(self.config)
-        path = self.path
-        if path.is_file():
-            try:
-                self.pending = [p for p in json.loads(path.read_text(encoding="utf-8")) if p.get("op") in self.ops]
-            except (OSError, ValueError, AttributeError):
-                log.warning("%s: unreadable; starting with no queued changes", path)
-
-    @property
-    def path(self) -> Path:
-        return self.config.paths.interim / QUEUE_FILE
-
-    def _save(self) -> None:
-        if not self.pending:
-            self.path.unlink(missing_ok=True)
-            return
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.pending), encoding="utf-8")
-        tmp.replace(self.path)
-
-    def submit(self, op: str, label: str, *args: str) -> str:
-        """Write now (returns the library's message) or queue behind earlier queued writes."""
-        with self.lock:
-            if not self.pending:
-                try:
-                    return self.ops[op](*args)
-                except LockedError:
-                    pass
-            self.pending.append({"op": op, "args": list(args), "label": label})
-            self._save()
-        return f"queued: {label} (a run holds the workspace; written as soon as it ends)"
-
-    def cancel(self, index: int) -> str:
-        with self.lock:
-            if not 0 <= index < len(self.pending):
-                raise InputError("that queued change was already written")
-            gone = self.pending.pop(index)
-            self._save()
-        return f"cancelled: {gone['label']}"
-
-    def flush(self) -> list[str]:
-        """Write what is queued, in order, until the lock is still held; returns the messages (errors included)."""
-        done: list[str] = []
-        with self.lock:
-            while self.pending:
-                item = self.pending[0]
-                try:
-                    done.append(self.ops[item["op"]](*item["args"]))
-                except LockedError:
-                    break
-                except GiftsError as exc:
-                    done.append(f"not written: {item['label']}: {exc}")
-                self.pending.pop(0)
-                self._save()
-        return done
-
-
-# -- the page ----------------------------------------------------------------------------------------------
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("pipeline", "templates/review"),
-        autoescape=True,
-        finalize=html_field,  # the report's HTML rule: shown (bidi stripped, URL credentials redacted), escaped
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["mailto"] = mailto
-    return env
-
-
-def mailto(email: str | None, subject: str, body: str) -> str:
-    """A mailto: link with recipient (when it looks like one address), subject and body filled in."""
-    to = email.strip() if email and _EMAIL.fullmatch(email.strip()) else ""
-    return f"mailto:{quote(to, safe='@')}?" + urlencode({"subject": subject, "body": body}, quote_via=quote)
-
-
-def page_context(config: Config, now: dt.datetime) -> dict[str, Any]:
-    """Everything the page shows, from the report's own functions plus each person's history."""
-    if not config.paths.store.exists():
-        return {"missing": f"{config.paths.store}: no store yet; run `gifts run` first"}
-    with Store(config.paths.store, readonly=True) as store:
-        context = report_context(store, config, now)
-        people = {
-            r["id"]: dict(r)
-            for r in store.query(
-                "SELECT c.id, c.email, c.interview_id, i.status, i.date FROM contacts c"
-                " JOIN interviews i ON i.id = c.interview_id"
-            )
-        }
-        interviews = [
-            {key: shown(v) for key, v in dict(r).items()}
-            for r in store.query("SELECT id, company, position, date, status FROM interviews ORDER BY date DESC")
-        ]
-        done: dict[str, list[dict[str, Any]]] = {}
-        for r in store.query(
-            "SELECT id, suggestion_id, action, scope, at FROM actions WHERE suggestion_id IS NOT NULL"
-        ):
-            done.setdefault(r["suggestion_id"], []).append(dict(r))
-        histories = {card.contact_id: history.contact_history(store, card.contact_id) for card in context["cards"]}
-    context.update({"missing": None, "people": people, "interviews": interviews, "done": done, "histories": histories})
-    return context
-
-
 @dataclass
 class Review:
     """One launch of the app: its secrets, where it listens, the workspace and the clock."""
@@ -246,7 +109,7 @@ class Review:
         self.origins = frozenset(f"http://{h}" for h in self.hosts)
         self.cookie = f"gifts_review_{self.port}"
         self.writes = Writes(self.config)
-        self.env = _environment()
+        self.env = environment()
 
     @property
     def url(self) -> str:

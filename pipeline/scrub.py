@@ -104,7 +104,7 @@ def _drop_html_sections(text: str, person: Person) -> str:
 
 def _drop_md_sections(text: str, person: Person) -> str:
     """report.md less the person's section and their item (with its draft) in "Due today"."""
-    from pipeline.report import md_text
+    from pipeline.escaping import md_text
 
     header, item = f"## {md_text(person.name)} (", f"- {md_text(person.name)} ("
     out: list[str] = []

@@ -21,6 +21,7 @@ from tomlkit.items import Array, Table
 
 from pipeline.config import Config, load
 from pipeline.errors import ConfigError, InputError
+from pipeline.lookup import one_match
 from pipeline.sources import read_opml
 
 MAX_NAME_CHARS = 200
@@ -147,14 +148,15 @@ def find_feed(config: Config, query: str) -> Feed:
     Raises:
         InputError: none or several match (naming them).
     """
-    feeds = list_feeds(config)
-    exact = [f for f in feeds if query in (f.url, f.name) or f.name.lower() == query.lower()]
-    matches = exact or [f for f in feeds if query.lower() in f.url.lower() or query.lower() in f.name.lower()]
-    if not matches:
-        raise InputError(f"{query}: no feed matches (see `gifts sources list`)")
-    if len(matches) > 1:
-        raise InputError(f"{query}: {len(matches)} feeds match ({', '.join(f.url for f in matches[:5])}); give the URL")
-    return matches[0]
+    return one_match(
+        query,
+        list_feeds(config),
+        lambda f: (f.url, f.name),
+        none=f"{query}: no feed matches (see `gifts sources list`)",
+        several=lambda matches: (
+            f"{query}: {len(matches)} feeds match ({', '.join(f.url for f in matches[:5])}); give the URL"
+        ),
+    )
 
 
 def remove_feed(config: Config, query: str) -> Feed:

@@ -17,24 +17,12 @@ from markupsafe import escape as escape_html
 from pytest_httpserver import HTTPServer
 
 from pipeline import runner
+from pipeline.cards import Card, clip, score_bar
 from pipeline.config import Config, RankSettings, load
 from pipeline.embed import model_key
+from pipeline.escaping import csv_cell, highlight, md_text, safe_url
 from pipeline.rank import combine
-from pipeline.report import (
-    CSV_COLUMNS,
-    PARQUET_COLUMNS,
-    Card,
-    _write_csv,
-    clip,
-    csv_cell,
-    highlight,
-    md_text,
-    render,
-    safe_url,
-    score_bar,
-    suggestion_rows,
-    write_report,
-)
+from pipeline.report import CSV_COLUMNS, PARQUET_COLUMNS, _write_csv, render, suggestion_rows, write_report
 from pipeline.store import Store
 
 SCRIPT = "<script>alert(1)</script>"
@@ -134,7 +122,7 @@ def test_csv_cell_leaves_plain_values(value: Any) -> None:
 
 
 def _suggestion(**overrides: Any) -> dict[str, Any]:
-    """A suggestion row as report.gather builds it (store columns plus href and reading_minutes)."""
+    """A suggestion row as cards.gather builds it (store columns plus href and reading_minutes)."""
     row: dict[str, Any] = {
         "id": "abc123def0",
         "rank": 1,
