@@ -29,6 +29,7 @@ from pipeline import dedupe, frames, pages, profile, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.context import Context, rank_inputs
+from pipeline.db import documents
 from pipeline.errors import ConfigError, GiftsError
 from pipeline.extract import Extracted, sniff_kind
 from pipeline.fetch import Fetcher
@@ -246,19 +247,18 @@ def extract(ctx: Context) -> Counter[str]:
     with ctx.store.transaction():
         for r in done.itertuples(index=False):
             # The text itself stays in the Parquet dataset; the store keeps what decides and explains.
-            ctx.store.db.execute(
-                "UPDATE documents SET state = ?, reason = ?, text_sha = ?, words = ?, kind = ?, title = ?,"
-                " extracted_at = ? WHERE id = ?",
-                (
-                    r.state,
-                    frames.text_or_none(r.reason),
-                    frames.text_or_none(r.text_sha),
-                    int(r.words),
-                    r.kind,
-                    frames.text_or_none(r.title),
-                    ctx.stamp,
-                    r.id,
-                ),
+            documents.mark_extracted(
+                ctx.store,
+                r.id,
+                {
+                    "state": r.state,
+                    "reason": frames.text_or_none(r.reason),
+                    "text_sha": frames.text_or_none(r.text_sha),
+                    "words": int(r.words),
+                    "kind": r.kind,
+                    "title": frames.text_or_none(r.title),
+                },
+                ctx.stamp,
             )
             counts[r.state] += 1
     fingerprints = {r.id: int(r.simhash) for r in done.itertuples(index=False) if not pd.isna(r.simhash)}

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config
+from pipeline.db import people
+from pipeline.db import suggestions as suggestion_rows
 from pipeline.display import shown
 from pipeline.errors import InputError
 from pipeline.sources import document_path
@@ -134,14 +136,18 @@ def _features(row: Any) -> str:
 
 
 def _insert(store: Store, row: Any, decision: str, scope: str | None, note: str | None, now: dt.datetime) -> None:
-    store.db.execute(
-        "INSERT INTO actions (suggestion_id, contact_id, doc_id, action, at, note, scope, interest_id, features)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            row["id"], row["contact_id"], row["doc_id"], decision, now.isoformat(timespec="seconds"), note,
-            scope, row["interest_id"] if scope == "topic" else None, _features(row),
-        ),
-    )  # fmt: skip
+    suggestion_rows.insert_decision(
+        store,
+        suggestion_id=row["id"],
+        contact_id=row["contact_id"],
+        doc_id=row["doc_id"],
+        action=decision,
+        at=now.isoformat(timespec="seconds"),
+        note=note,
+        scope=scope,
+        interest_id=row["interest_id"] if scope == "topic" else None,
+        features=_features(row),
+    )
 
 
 def _open_store(config: Config) -> Store:
@@ -188,7 +194,7 @@ def record_decision(
             with store.transaction():
                 _insert(store, row, decision, scope_used, note, now)
                 if scope_used == "topic" and row["interest_id"]:
-                    drop_interest(store, row["contact_id"], row["interest_id"])
+                    people.drop_interest(store, row["contact_id"], row["interest_id"])
         held = int(
             store.scalar(
                 "SELECT COUNT(*) FROM documents WHERE source_id = ? AND state = 'extracted'", (row["source_id"],)
@@ -239,21 +245,9 @@ def record_event(config: Config, contact: str, event: str, note: str | None, now
         )
         if not already:
             with store.transaction():
-                store.db.execute(
-                    "INSERT INTO actions (contact_id, action, at, note) VALUES (?, ?, ?, ?)",
-                    (contact_id, event, now.isoformat(timespec="seconds"), note),
-                )
+                suggestion_rows.insert_event(store, contact_id, event, now.isoformat(timespec="seconds"), note)
     what = f"{'a reply from' if event == 'reply' else 'a thank-you (no gift) to'} {name} on {day}"
     return f"already recorded: {what} (nothing changed)" if already else f"recorded: {what}"
-
-
-def drop_interest(store: Store, contact_id: str, interest_id: str) -> None:
-    """Take one interest out of a contact's profile (`never --topic`; no commit: the caller's transaction).
-
-    The refusal itself is the history's `never` action, which `profile_interviews` reads to keep the
-    interest out when the interview file is read again.
-    """
-    store.db.execute("DELETE FROM interests WHERE id = ? AND contact_id = ?", (interest_id, contact_id))
 
 
 def refused_topics(store: Store) -> set[tuple[str, str]]:
@@ -311,7 +305,7 @@ def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, 
                     continue
                 _insert(store, rows[suggestion_id], decision, scope, f"imported from {path.name}", now)
                 if scope == "topic" and rows[suggestion_id]["interest_id"]:
-                    drop_interest(store, rows[suggestion_id]["contact_id"], rows[suggestion_id]["interest_id"])
+                    people.drop_interest(store, rows[suggestion_id]["contact_id"], rows[suggestion_id]["interest_id"])
                 counts["recorded"] += 1
     return counts
 
@@ -352,10 +346,10 @@ def undo_action(config: Config, action_id: int) -> str:
             raise InputError(f"action {action_id} not found (already undone?)")
         row = rows[0]
         with store.transaction():
-            store.db.execute("DELETE FROM actions WHERE id = ?", (action_id,))
+            suggestion_rows.delete_action(store, action_id)
             if row["action"] == "never" and row["scope"] == "topic":
-                store.db.execute("UPDATE interviews SET sha = '' WHERE id = ?", (row["interview_id"],))
-            store.db.execute("DELETE FROM meta WHERE key = 'rank_fingerprint'")
+                people.read_interview_again(store, row["interview_id"])
+            suggestion_rows.rank_again(store)
     what = f"{row['action']}" + (f" ({row['scope']})" if row["scope"] else "")
     about = f" of {shown(row['title'])!r}" if row["title"] else ""
     return f"undone: {what}{about} for {shown(row['name'])} on {str(row['at'])[:10]}"
@@ -375,7 +369,7 @@ def save_draft(config: Config, suggestion_id: str, text: str) -> str:
         if row is None:
             raise InputError(f"suggestion {suggestion_id!r} not found")
         with store.transaction():
-            store.db.execute("UPDATE suggestions SET draft_edit = ? WHERE id = ?", (text or None, suggestion_id))
+            suggestion_rows.save_draft(store, suggestion_id, text or None)
     return f"draft {'saved' if text else 'reset to the generated one'} for {shown(row['name'])}"
 
 
@@ -412,5 +406,5 @@ def set_interview_status(config: Config, interview_id: str, status: str) -> str:
             raise InputError(f"{path}: not in the interviews folder {folder}")
         interview = write_status(file, status)
         with store.transaction():
-            store.db.execute("UPDATE interviews SET status = ? WHERE id = ?", (status, interview_id))
+            people.set_interview_status(store, interview_id, status)
     return f"{interview.company}: status {status} written to {file}"

@@ -24,6 +24,7 @@ from pipeline import checks, drafts, engines, feedback, ingest, pages, profile, 
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.context import Context, Engine, ProgressFactory, no_progress
+from pipeline.db import suggestions as suggestion_rows
 from pipeline.embed import Embedder
 from pipeline.engines import LOCAL
 from pipeline.rank import Suggestion
@@ -141,12 +142,12 @@ def _rank_fingerprint(ctx: Context) -> str:
 def _rank(ctx: Context) -> Counter[str]:
     fingerprint = _rank_fingerprint(ctx)
     active = int(ctx.store.scalar("SELECT COUNT(*) FROM suggestions WHERE active = 1") or 0)
-    if ctx.store.get_meta("rank_fingerprint") == fingerprint:
+    if ctx.store.get_meta(suggestion_rows.RANK_FINGERPRINT) == fingerprint:
         return Counter({"suggestions": active, "rank_skipped": 1})
     suggestions = rank_all(ctx)
     run_id = int(ctx.store.scalar("SELECT MAX(id) FROM runs") or 0)
     with ctx.store.transaction():
-        ctx.store.db.execute("UPDATE suggestions SET active = 0")
+        suggestion_rows.deactivate_all(ctx.store)
         for s in suggestions:
             ctx.store.upsert(
                 "suggestions",
@@ -157,7 +158,7 @@ def _rank(ctx: Context) -> Counter[str]:
                     "also": json.dumps(list(s.also)),
                 },
             )  # fmt: skip
-        ctx.store.set_meta("rank_fingerprint", fingerprint)
+        ctx.store.set_meta(suggestion_rows.RANK_FINGERPRINT, fingerprint)
     return Counter({"suggestions": len(suggestions)})
 
 

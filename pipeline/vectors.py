@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from pipeline.config import EmbedSettings
+from pipeline.db import passages
 from pipeline.embed import Embedder
 from pipeline.frames import Corpus, corpus_frame, doc_means, embed_frame, passage_frame, text_sha
 from pipeline.store import Store
@@ -38,11 +39,7 @@ def cut_passages(store: Store, settings: EmbedSettings) -> int:
         batch = pd.DataFrame(chunk, columns=["id", "title", "text", "text_sha"])
         cut = passage_frame(batch, settings)
         with store.transaction():
-            store.db.executemany("DELETE FROM passages WHERE doc_id = ?", [(d,) for d in batch["id"]])
-            store.db.executemany(
-                "INSERT INTO passages (doc_id, idx, text, sha, text_sha) VALUES (?, ?, ?, ?, ?)",
-                cut.itertuples(index=False, name=None),
-            )
+            passages.replace(store, batch["id"], cut.itertuples(index=False, name=None))
     return len(rows)
 
 
