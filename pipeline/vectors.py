@@ -13,6 +13,7 @@ import pandas as pd
 
 from pipeline.config import EmbedSettings
 from pipeline.db import passages
+from pipeline.db.states import DocState
 from pipeline.embed import Embedder
 from pipeline.frames import Corpus, corpus_frame, doc_means, embed_frame, passage_frame, text_sha
 from pipeline.store import Store
@@ -31,8 +32,9 @@ CORPUS_COLUMNS = ("id", "title", "url", "source_id", "source_title", "published"
 def cut_passages(store: Store, settings: EmbedSettings) -> int:
     """(Re)cut passages for documents whose text changed since they were last cut."""
     rows = store.query(
-        "SELECT d.id, d.title, d.text, d.text_sha FROM documents d WHERE d.state = 'extracted'"
-        " AND d.text_sha IS NOT (SELECT p.text_sha FROM passages p WHERE p.doc_id = d.id AND p.idx = 0)"
+        "SELECT d.id, d.title, d.text, d.text_sha FROM documents d WHERE d.state = ?"
+        " AND d.text_sha IS NOT (SELECT p.text_sha FROM passages p WHERE p.doc_id = d.id AND p.idx = 0)",
+        (DocState.EXTRACTED,),
     )
     for start in range(0, len(rows), BATCH):
         chunk = [dict(r) for r in rows[start : start + BATCH]]
@@ -52,9 +54,9 @@ def missing_texts(store: Store, model: str, texts: dict[str, str]) -> dict[str, 
 def passage_texts_without_vectors(store: Store, model: str) -> dict[str, str]:
     rows = store.query(
         "SELECT p.sha, p.text FROM passages p JOIN documents d ON d.id = p.doc_id"
-        " WHERE d.state = 'extracted' AND NOT EXISTS"
+        " WHERE d.state = ? AND NOT EXISTS"
         " (SELECT 1 FROM vectors v WHERE v.model = ? AND v.sha = p.sha)",
-        (model,),
+        (DocState.EXTRACTED, model),
     )
     return {r["sha"]: r["text"] for r in rows}
 
@@ -88,7 +90,8 @@ def load_corpus(store: Store, model: str) -> Corpus:
             for r in store.query(
                 "SELECT d.id, d.title, d.url, d.source_id, COALESCE(s.title, s.location) AS source_title,"
                 " d.published, d.words, d.text, d.kind FROM documents d JOIN sources s ON s.id = d.source_id"
-                " WHERE d.state = 'extracted' ORDER BY d.id"
+                " WHERE d.state = ? ORDER BY d.id",
+                (DocState.EXTRACTED,),
             )
         ],
         columns=list(CORPUS_COLUMNS),
