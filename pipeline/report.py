@@ -27,8 +27,10 @@ from markupsafe import Markup, escape
 from pipeline.charts import scores_by_contact_svg
 from pipeline.checks import run_warnings
 from pipeline.config import Config
+from pipeline.db.states import DocState, SourceKind
 from pipeline.display import quote_unsafe, redact_url, shown, strip_bidi
 from pipeline.failures import failures
+from pipeline.interviews import OPEN_STATUSES
 from pipeline.sources import document_path
 from pipeline.store import Store
 
@@ -213,7 +215,7 @@ def gather(
     closed = []
     for r in store.query("SELECT * FROM contacts ORDER BY company, name"):
         interview = interviews[r["interview_id"]]
-        if interview["status"] not in ("active", "offer"):
+        if interview["status"] not in OPEN_STATUSES:
             continue
         cards.append(
             Card(
@@ -229,7 +231,7 @@ def gather(
             )
         )
     for interview in sorted(interviews.values(), key=lambda i: i["date"], reverse=True):
-        if interview["status"] not in ("active", "offer"):
+        if interview["status"] not in OPEN_STATUSES:
             closed.append(interview)
     sources = [
         {key: shown(value) for key, value in r.items()} for r in store.sources_with_counts(include_removed=False)
@@ -314,16 +316,19 @@ def report_context(
     cards, closed, sources = gather(store, (config.rank.dense_weight, config.rank.lexical_weight))
     last_run = store.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
     totals = {
-        "documents": int(store.scalar("SELECT COUNT(*) FROM documents WHERE state = 'extracted'") or 0),
+        "documents": int(store.scalar("SELECT COUNT(*) FROM documents WHERE state = ?", (DocState.EXTRACTED,)) or 0),
         "new_today": int(
             store.scalar(
-                "SELECT COUNT(*) FROM documents WHERE state = 'extracted' AND first_seen >= ?",
-                (now.date().isoformat(),),
+                "SELECT COUNT(*) FROM documents WHERE state = ? AND first_seen >= ?",
+                (DocState.EXTRACTED, now.date().isoformat()),
             )
             or 0
         ),
         "failed_documents": int(
-            store.scalar("SELECT COUNT(*) FROM documents WHERE state NOT IN ('extracted', 'pending')") or 0
+            store.scalar(
+                "SELECT COUNT(*) FROM documents WHERE state NOT IN (?, ?)", (DocState.EXTRACTED, DocState.PENDING)
+            )
+            or 0
         ),
     }
     stage_timings = dict(timings) if timings is not None else _last_timings(store)
@@ -426,7 +431,7 @@ def _document_texts(store: Store, ids: set[str]) -> tuple[dict[str, str], set[st
         sql = "SELECT d.id, d.text, s.kind FROM documents d JOIN sources s ON s.id = d.source_id WHERE d.id IN ({})"
         for r in store.query(sql.format(",".join("?" * len(batch))), batch):
             texts[r["id"]] = strip_bidi(r["text"] or "")
-            if r["kind"] == "folder":
+            if r["kind"] == SourceKind.FOLDER:
                 local.add(r["id"])
     return texts, local
 
