@@ -183,10 +183,10 @@ def redact_notes(
     gone_names = {p.name for p in gone}
     kept_tokens = {t for n in names if n not in gone_names for t in n.split()}
     tokens = {t for p in gone for t in p.name.split() if len(t) > 1} - kept_tokens
-    people = [*gone, *elsewhere]
-    if not people:
+    everyone = [*gone, *elsewhere]
+    if not everyone:
         return Redacted(notes, frozenset())
-    mention = mention_pattern(names=[x for p in people for x in (p.name, p.email)], tokens=tokens)
+    mention = mention_pattern(names=[x for p in everyone for x in (p.name, p.email)], tokens=tokens)
     if not gone and not mention.search(notes):
         return Redacted(notes, frozenset())  # the common case, for every other interview in the store
     about = attribute(notes, [n.split()[0] for n in names if n.split()])
