@@ -367,13 +367,14 @@ def adapt_workspace(config: Config, now: dt.datetime, epochs: int = 1, pairs: st
     The new folder is not used until `embed.model_path` points at it, so a worse model never
     slips into the nightly run unnoticed; `gifts eval` can compare the two first.
     """
+    from pipeline.db.states import DocState
     from pipeline.manifest import load_manifest, locate_model
     from pipeline.store import Store, WorkspaceLock
 
     if not config.paths.store.exists():
         raise InputError(f"{config.paths.store}: no store yet; run `gifts run` first")
     with WorkspaceLock(config.paths.interim), Store(config.paths.store) as store:
-        rows = store.query("SELECT title, text FROM documents WHERE state = 'extracted' ORDER BY id")
+        rows = store.query("SELECT title, text FROM documents WHERE state = ? ORDER BY id", (DocState.EXTRACTED,))
     titles, texts = [r["title"] or "" for r in rows], [r["text"] or "" for r in rows]
     first = build_pairs(pairs, titles, texts)
     if len(first) < 2:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.display import shown, strip_bidi
 from pipeline.escaping import highlight, safe_url
+from pipeline.interviews import OPEN_STATUSES
 from pipeline.sources import document_path
 from pipeline.store import Store
 
@@ -94,7 +95,7 @@ def gather(
     closed = []
     for r in store.query("SELECT * FROM contacts ORDER BY company, name"):
         interview = interviews[r["interview_id"]]
-        if interview["status"] not in ("active", "offer"):
+        if interview["status"] not in OPEN_STATUSES:
             continue
         cards.append(
             Card(
@@ -110,7 +111,7 @@ def gather(
             )
         )
     for interview in sorted(interviews.values(), key=lambda i: i["date"], reverse=True):
-        if interview["status"] not in ("active", "offer"):
+        if interview["status"] not in OPEN_STATUSES:
             closed.append(interview)
     sources = [
         {key: shown(value) for key, value in r.items()} for r in store.sources_with_counts(include_removed=False)

@@ -16,6 +16,7 @@ import click
 
 from pipeline import cli_eval, cli_notify, cli_people, cli_review, cli_sources, display
 from pipeline.cli_common import Settings, configure_logging, fail, json_option, offline_option, run_stages
+from pipeline.db.states import SourceKind
 from pipeline.errors import GiftsError
 from pipeline.offline import keep_offline
 
@@ -189,7 +190,7 @@ def _print_status(info: dict[str, Any]) -> None:
             health += f", next try {s['next_attempt_on']}"
         click.echo(f"  {s['title']}: {health}, {s['documents']} documents")
     # What failed, each by its URL or file path with the reason (never an internal id).
-    for heading, kinds in (("sources failing:", ("feed", "folder")), ("pages not read:", ("page",))):
+    for heading, kinds in (("sources failing:", (SourceKind.FEED, SourceKind.FOLDER)), ("pages not read:", ("page",))):
         rows = [f for f in info.get("failures", []) if f["kind"] in kinds]
         if rows:
             click.echo(heading)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from pipeline import display
+from pipeline.db.states import RunStatus
 from pipeline.errors import GiftsError
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ def run_stages(
     except GiftsError as exc:
         fail(exc)
     print_result(result, as_json, log_path)
-    sys.exit(EXIT_PARTIAL if result.status == "partial" else EXIT_OK)
+    sys.exit(EXIT_PARTIAL if result.status == RunStatus.PARTIAL else EXIT_OK)
 
 
 def print_result(result: RunResult, as_json: bool, log_path: Path | None = None) -> None:

@@ -10,6 +10,7 @@ import click
 
 from pipeline import display
 from pipeline.cli_common import Settings, fail, json_option, now, offline_option, run_stages
+from pipeline.db.states import ActionKind, ActionScope
 from pipeline.errors import GiftsError
 
 
@@ -149,7 +150,7 @@ def log_reply(settings: Settings, contact: str, note: str | None) -> None:
 
     Example: gifts log reply "Priya Raman" --note "asked for my notes on data contracts"
     """
-    _log_event(settings, contact, "reply", note)
+    _log_event(settings, contact, ActionKind.REPLY, note)
 
 
 @log_group.command(name="thanked")
@@ -161,7 +162,7 @@ def log_thanked(settings: Settings, contact: str, note: str | None) -> None:
 
     Example: gifts log thanked "Tom Becker"
     """
-    _log_event(settings, contact, "thanked", note)
+    _log_event(settings, contact, ActionKind.THANKED, note)
 
 
 def _log_event(settings: Settings, contact: str, event: str, note: str | None) -> None:
@@ -201,7 +202,7 @@ def forget(settings: Settings, contact: str, yes: bool) -> None:
 
 @click.command()
 @click.argument("suggestion_id", required=False)
-@click.argument("decision", required=False, type=click.Choice(["sent", "skip", "never"]))
+@click.argument("decision", required=False, type=click.Choice([ActionKind.SENT, ActionKind.SKIP, ActionKind.NEVER]))
 @click.option("--source", "whole_source", is_flag=True, help="With never: refuse every document of its feed or folder.")
 @click.option("--topic", is_flag=True, help="With never: refuse this suggestion's topic (interest) instead.")
 @click.option(
@@ -241,11 +242,11 @@ def mark(
             return
         if not suggestion_id or not decision:
             raise InputError("give SUGGESTION_ID and DECISION (sent, skip, never), or --from-csv PATH")
-        if (topic or whole_source) and decision != "never":
+        if (topic or whole_source) and decision != ActionKind.NEVER:
             raise InputError(f"{'--topic' if topic else '--source'} goes with never")
         if topic and whole_source:
             raise InputError("give --source or --topic, not both")
-        scope = "topic" if topic else "source" if whole_source else "document"
+        scope = ActionScope.TOPIC if topic else ActionScope.SOURCE if whole_source else ActionScope.DOCUMENT
         message = record_decision(settings.load(), suggestion_id, decision, note, now(), scope)
     except GiftsError as exc:
         fail(exc)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.db.states import ActionKind, ActionScope
 from pipeline.errors import GiftsError, InputError
 from pipeline.interviews import Contact, Interview, parse_interview, read_interviews, split_front_matter
 from pipeline.lookup import one_match
@@ -89,15 +90,17 @@ def describe(store: Store, query: str) -> str:
         pass
     refused = store.query(
         "SELECT s.matched_interest FROM actions a JOIN suggestions s ON s.id = a.suggestion_id"
-        " WHERE a.contact_id = ? AND a.action = 'never' AND a.scope = 'topic'"
+        " WHERE a.contact_id = ? AND a.action = ? AND a.scope = ?"
         " GROUP BY s.matched_interest ORDER BY MIN(a.at)",
-        (contact_id,),
+        (contact_id, ActionKind.NEVER, ActionScope.TOPIC),
     )
     if refused:
         lines.append("refused with `gifts mark ID never --topic`: " + "; ".join(r[0] for r in refused))
     replies = json.loads(row["replied"] or "[]") + [
         r["at"][:10]
-        for r in store.query("SELECT at FROM actions WHERE contact_id = ? AND action = 'reply'", (contact_id,))
+        for r in store.query(
+            "SELECT at FROM actions WHERE contact_id = ? AND action = ?", (contact_id, ActionKind.REPLY)
+        )
     ]
     if replies:
         lines.append("replies: " + ", ".join(sorted(replies)))

@@ -24,6 +24,7 @@ import httpx
 from pipeline import feedback, history, pages, rank_frames, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config
+from pipeline.db.states import DocState
 from pipeline.embed import Embedder, load_embedder, model_key
 from pipeline.errors import GiftsError
 from pipeline.fetch import Fetcher
@@ -193,7 +194,9 @@ def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -
         settings = dataclasses.replace(settings, top_k=settings.top_k * ctx.config.feedback.pool)
         facts = {
             r["id"]: (int(r["words"] or 0), r["kind"] or "", r["source_id"] or "")
-            for r in ctx.store.query("SELECT id, words, kind, source_id FROM documents WHERE state = 'extracted'")
+            for r in ctx.store.query(
+                "SELECT id, words, kind, source_id FROM documents WHERE state = ?", (DocState.EXTRACTED,)
+            )
         }
     return rank_frames.RankInputs(
         contacts={c.id: c for c in contacts},

@@ -14,6 +14,8 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 
+from pipeline.db import documents
+from pipeline.db.states import DocState
 from pipeline.store import Store
 
 MAX_DISTANCE = 3  # bits of 64; four bands guarantee any pair this close shares a band
@@ -73,12 +75,13 @@ def collapse(store: Store, batch: int = 100, fingerprints: Mapping[str, int] | N
     counts: Counter[str] = Counter()
     index = Index()
     for row in store.query(
-        "SELECT id, simhash FROM documents WHERE state = 'extracted' AND simhash IS NOT NULL AND words >= ?",
-        (MIN_WORDS,),
+        "SELECT id, simhash FROM documents WHERE state = ? AND simhash IS NOT NULL AND words >= ?",
+        (DocState.EXTRACTED, MIN_WORDS),
     ):
         index.add(int(row["simhash"]), row["id"])
     rows = store.query(
-        "SELECT id, text, words FROM documents WHERE state = 'extracted' AND simhash IS NULL ORDER BY first_seen, id"
+        "SELECT id, text, words FROM documents WHERE state = ? AND simhash IS NULL ORDER BY first_seen, id",
+        (DocState.EXTRACTED,),
     )
     for start in range(0, len(rows), batch):
         with store.transaction():
@@ -87,13 +90,10 @@ def collapse(store: Store, batch: int = 100, fingerprints: Mapping[str, int] | N
                 value = known if known is not None else simhash(row["text"] or "")
                 original = index.find(value) if (row["words"] or 0) >= MIN_WORDS else None
                 if original is None:
-                    store.db.execute("UPDATE documents SET simhash = ? WHERE id = ?", (value, row["id"]))
+                    documents.set_simhash(store, row["id"], value)
                     if (row["words"] or 0) >= MIN_WORDS:
                         index.add(value, row["id"])
                     continue
-                store.db.execute(
-                    "UPDATE documents SET simhash = ?, state = 'duplicate', duplicate_of = ?, reason = ? WHERE id = ?",
-                    (value, original, f"near-duplicate of {original}", row["id"]),
-                )
-                counts["duplicate"] += 1
+                documents.mark_duplicate(store, row["id"], value, original)
+                counts[DocState.DUPLICATE] += 1
     return counts

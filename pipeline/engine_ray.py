@@ -30,6 +30,8 @@ from pipeline import dedupe, pages, profile, rank_frames, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.context import Context, rank_inputs
+from pipeline.db import documents
+from pipeline.db.states import DocState
 from pipeline.errors import ConfigError, GiftsError
 from pipeline.extract import Extracted, extracted_frame, sniff_kind
 from pipeline.fetch import Fetcher
@@ -231,7 +233,8 @@ def extract_bodies(batch: pd.DataFrame, raw: str, timeout_s: float | None = None
 
 def extract(ctx: Context) -> Counter[str]:
     rows = ctx.store.query(
-        "SELECT id, raw_sha, kind, title, url FROM documents WHERE state = 'pending' AND raw_sha IS NOT NULL"
+        "SELECT id, raw_sha, kind, title, url FROM documents WHERE state = ? AND raw_sha IS NOT NULL",
+        (DocState.PENDING,),
     )
     if not rows:
         return Counter()
@@ -247,19 +250,18 @@ def extract(ctx: Context) -> Counter[str]:
     with ctx.store.transaction():
         for r in done.itertuples(index=False):
             # The text itself stays in the Parquet dataset; the store keeps what decides and explains.
-            ctx.store.db.execute(
-                "UPDATE documents SET state = ?, reason = ?, text_sha = ?, words = ?, kind = ?, title = ?,"
-                " extracted_at = ? WHERE id = ?",
-                (
-                    r.state,
-                    rank_frames.text_or_none(r.reason),
-                    rank_frames.text_or_none(r.text_sha),
-                    int(r.words),
-                    r.kind,
-                    rank_frames.text_or_none(r.title),
-                    ctx.stamp,
-                    r.id,
-                ),
+            documents.mark_extracted(
+                ctx.store,
+                r.id,
+                {
+                    "state": r.state,
+                    "reason": rank_frames.text_or_none(r.reason),
+                    "text_sha": rank_frames.text_or_none(r.text_sha),
+                    "words": int(r.words),
+                    "kind": r.kind,
+                    "title": rank_frames.text_or_none(r.title),
+                },
+                ctx.stamp,
             )
             counts[r.state] += 1
     fingerprints = {r.id: int(r.simhash) for r in done.itertuples(index=False) if not pd.isna(r.simhash)}
@@ -283,7 +285,8 @@ def latest_documents(ctx: Context, ids: set[str]) -> pd.DataFrame:
         [
             dict(r)
             for r in ctx.store.query(
-                "SELECT id, title, text, text_sha FROM documents WHERE state = 'extracted' AND text IS NOT NULL"
+                "SELECT id, title, text, text_sha FROM documents WHERE state = ? AND text IS NOT NULL",
+                (DocState.EXTRACTED,),
             )
             if r["id"] in ids
         ],
@@ -357,7 +360,7 @@ def embed_passages(config: Config, texts: pd.DataFrame, model: str, path: str | 
 
 def embed(ctx: Context) -> Counter[str]:
     config = ctx.config
-    ids = {r["id"] for r in ctx.store.query("SELECT id FROM documents WHERE state = 'extracted'")}
+    ids = {r["id"] for r in ctx.store.query("SELECT id FROM documents WHERE state = ?", (DocState.EXTRACTED,))}
     docs = latest_documents(ctx, ids)
     run_id = ctx.store.current_run()
     tag = f"run-{run_id:06d}-{uuid.uuid4().hex[:8]}"
@@ -393,7 +396,8 @@ def load_corpus(ctx: Context) -> vectors.Corpus:
             dict(r)
             for r in ctx.store.query(
                 "SELECT d.id, d.url, d.source_id, COALESCE(s.title, s.location) AS source_title, d.published,"
-                " d.words, d.kind FROM documents d JOIN sources s ON s.id = d.source_id WHERE d.state = 'extracted'"
+                " d.words, d.kind FROM documents d JOIN sources s ON s.id = d.source_id WHERE d.state = ?",
+                (DocState.EXTRACTED,),
             )
         ],
         columns=["id", "url", "source_id", "source_title", "published", "words", "kind"],

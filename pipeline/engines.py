@@ -17,6 +17,7 @@ import pandas as pd
 from pipeline import ingest, pages, profile, rank_frames, vectors
 from pipeline.config import Config
 from pipeline.context import Context, Engine, rank_inputs
+from pipeline.db import documents
 from pipeline.errors import ConfigError
 from pipeline.rank import Suggestion
 
@@ -34,7 +35,7 @@ class LocalEngine:
         return contextlib.nullcontext()
 
     def fetch_pages(self, ctx: Context) -> Counter[str]:
-        total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL")
+        total = documents.count_waiting_for_page(ctx.store)
         tick, done = ctx.progress("fetch pages", total)
         settings = ctx.config.fetch
         counts = pages.fetch_documents(
@@ -53,7 +54,7 @@ class LocalEngine:
         reclaimed = ingest.reclaim_dataset_documents(ctx.store)
         if reclaimed:
             log.info("%d documents extracted by the Ray engine are extracted again here", reclaimed)
-        total = ingest.pending_count(ctx.store, "state = 'pending' AND raw_sha IS NOT NULL")
+        total = documents.count_waiting_for_extraction(ctx.store)
         tick, done = ctx.progress("extract", total)
         counts = ingest.extract_documents(ctx.store, ctx.archive, ctx.stamp, tick)
         done()

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline import dedupe, titles
+from pipeline.db.states import DocState
 from pipeline.passages import text_sha
 
 log = logging.getLogger(__name__)
@@ -62,19 +63,19 @@ def _clean(text: str) -> str:
 
 def extract_html(body: bytes) -> Extracted:
     if len(body) > MAX_HTML_BYTES:
-        return Extracted("too_large", reason=f"html larger than {MAX_HTML_BYTES} bytes")
+        return Extracted(DocState.TOO_LARGE, reason=f"html larger than {MAX_HTML_BYTES} bytes")
     import trafilatura  # heavy import kept out of `gifts --help`
 
     try:
         result = trafilatura.bare_extraction(body, include_comments=False, include_tables=False, with_metadata=True)
     except Exception as exc:  # trafilatura raises many types on hostile markup; record and go on
-        return Extracted("extract_failed", reason=f"trafilatura: {type(exc).__name__}: {exc}"[:300])
+        return Extracted(DocState.EXTRACT_FAILED, reason=f"trafilatura: {type(exc).__name__}: {exc}"[:300])
     if result is None:
-        return Extracted("extract_failed", reason="trafilatura found no main text")
+        return Extracted(DocState.EXTRACT_FAILED, reason="trafilatura found no main text")
     text = _clean(getattr(result, "text", None) or "")
     if not text:
-        return Extracted("extract_failed", reason="trafilatura found no main text")
-    return Extracted("extracted", text=text, title=_html_title(body, getattr(result, "title", None)))
+        return Extracted(DocState.EXTRACT_FAILED, reason="trafilatura found no main text")
+    return Extracted(DocState.EXTRACTED, text=text, title=_html_title(body, getattr(result, "title", None)))
 
 
 def _html_title(body: bytes, fallback: str | None) -> str | None:
@@ -105,14 +106,14 @@ def extract_pdf(body: bytes) -> Extracted:
         )
         title = titles.meaningful(str(reader.metadata.title or "")) if reader.metadata else None
     except (PyPdfError, ValueError, KeyError, TypeError, OSError, NotImplementedError, RecursionError) as exc:
-        return Extracted("extract_failed", reason=f"pdf: {type(exc).__name__}: {exc}"[:300])
+        return Extracted(DocState.EXTRACT_FAILED, reason=f"pdf: {type(exc).__name__}: {exc}"[:300])
     text = _clean(text)
     if not text:
-        return Extracted("extract_failed", reason="pdf has no extractable text (scanned?)")
+        return Extracted(DocState.EXTRACT_FAILED, reason="pdf has no extractable text (scanned?)")
     # A meaningful /Title, else the first page's largest heading, else its first title-like line:
     # the metadata of many PDFs says "Untitled" or "Microsoft Word - draft3.docx".
     title = title or titles.largest_text(runs) or titles.first_heading(text)
-    return Extracted("extracted", text=text, title=title)
+    return Extracted(DocState.EXTRACTED, text=text, title=title)
 
 
 def _sized(runs: list[tuple[float, str]]) -> Callable[..., None]:
@@ -130,8 +131,8 @@ def _sized(runs: list[tuple[float, str]]) -> Callable[..., None]:
 def extract_text(body: bytes) -> Extracted:
     text = _clean(body.decode("utf-8", errors="replace"))
     if not text:
-        return Extracted("extract_failed", reason="empty text file")
-    return Extracted("extracted", text=text, title=titles.markdown_title(text))
+        return Extracted(DocState.EXTRACT_FAILED, reason="empty text file")
+    return Extracted(DocState.EXTRACTED, text=text, title=titles.markdown_title(text))
 
 
 def extract(body: bytes, kind: str) -> Extracted:

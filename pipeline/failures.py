@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.db.states import DocState, SourceKind, SourceState
 from pipeline.display import shown
 from pipeline.sources import document_path
 from pipeline.store import Store
 
 # Document states that mean "not read" (pages and local files alike), and source states that mean
 # the source gave nothing tonight because of a failure (backoff and disabling come from failures).
-FAILED_DOCUMENTS = ("extract_failed", "too_large", "blocked")
-FAILED_SOURCES = ("failed", "quarantined", "backoff_skip", "disabled")
+FAILED_DOCUMENTS = (DocState.EXTRACT_FAILED, DocState.TOO_LARGE, DocState.BLOCKED)
+FAILED_SOURCES = (SourceState.FAILED, SourceState.QUARANTINED, SourceState.BACKOFF_SKIP, SourceState.DISABLED)
 
 
 def failures(store: Store) -> list[dict[str, Any]]:
@@ -34,8 +35,8 @@ def failures(store: Store) -> list[dict[str, Any]]:
             {
                 "kind": r["kind"],
                 "where": shown(r["location"]),
-                "path": shown(r["location"]) if r["kind"] == "folder" else None,
-                "url": shown(r["location"]) if r["kind"] != "folder" else None,
+                "path": shown(r["location"]) if r["kind"] == SourceKind.FOLDER else None,
+                "url": shown(r["location"]) if r["kind"] != SourceKind.FOLDER else None,
                 "state": r["state"],
                 "reason": shown(r["reason"]),
                 "source": shown(r["title"]),

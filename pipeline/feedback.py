@@ -20,14 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.db.states import ActionKind
 from pipeline.errors import ModelError
 
 MODEL_FILE = "feedback.json"
 NUMERIC = ("dense", "lexical", "fused", "freshness", "interest_weight", "inferred", "score", "log_words")
 CATEGORICAL = ("source_id", "doc_kind", "interest_kind")
 MIN_CATEGORY_COUNT = 2  # a source seen once says nothing general
-POSITIVE = "sent"
-NEGATIVE = ("skip", "never")
+POSITIVE = ActionKind.SENT
+NEGATIVE = (ActionKind.SKIP, ActionKind.NEVER)
 
 
 @dataclass(frozen=True, slots=True)

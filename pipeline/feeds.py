@@ -18,14 +18,15 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import feedparser
 
 from pipeline import jsonfeed, searchjson
+from pipeline.db.states import SourceState
 from pipeline.display import quote_unsafe, redact_url
 from pipeline.errors import GiftsError
 
 # expat 2.4.1 added the billion-laughs amplification limit; older ones expand entity bombs freely.
 MIN_EXPAT = (2, 4, 1)
 
-# A source's states after the parse stage read its body (besides the fetch states in `ingest`).
-FEED_PARSED, FEED_FAILED = "parsed", "quarantined"
+# A feed body's outcome in the parse workers; a failed one leaves its source quarantined.
+FEED_PARSED, FEED_FAILED = "parsed", SourceState.QUARANTINED
 
 # Caps on what one entry may store: generous for real feeds (a full article in content:encoded is
 # rarely over 60,000 characters), small enough that a hostile feed cannot fill the store.

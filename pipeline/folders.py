@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.archive import Archive
+from pipeline.db import sources as source_rows
+from pipeline.db.states import DocState, SourceState
 from pipeline.sources import FolderFile, FolderRefused, folder_files, too_large_reason
 from pipeline.store import Store
 
@@ -34,11 +36,8 @@ def scan_folder(
     started = time.monotonic()
     if not folder.is_dir():
         with store.transaction():
-            store.db.execute(
-                "UPDATE sources SET state = 'failed', reason = 'folder missing', last_attempt_at = ? WHERE id = ?",
-                (now, source),
-            )
-            store.record_source_run(run_id, source, "failed", "folder missing", 0.0)
+            source_rows.mark_failed(store, source, "folder missing", now)
+            store.record_source_run(run_id, source, SourceState.FAILED, "folder missing", 0.0)
         counts["sources_failed"] += 1
         return counts
     listing = folder_files(folder, max_bytes)
@@ -55,7 +54,7 @@ def scan_folder(
             try:
                 sha = archive.put(file.read(listing.max_bytes))
             except FolderRefused as exc:
-                if exc.state == "too_large":  # it grew since it was listed
+                if exc.state == DocState.TOO_LARGE:  # it grew since it was listed
                     too_large.append((file, exc.reason))
                 else:
                     skipped.append(exc.reason)
@@ -66,23 +65,19 @@ def scan_folder(
             if known.get(doc_id, (None, None, None))[0] == sha:
                 continue
             changed += 1
-            store.upsert("documents", _folder_document(source, doc_id, file, now, sha, "pending", None))
+            store.upsert("documents", _folder_document(source, doc_id, file, now, sha, DocState.PENDING, None))
         for file, reason in too_large:
             doc_id = _folder_doc_id(source, file.relative)
-            if known.get(doc_id, (None, None, None))[1:] == ("too_large", reason):
+            if known.get(doc_id, (None, None, None))[1:] == (DocState.TOO_LARGE, reason):
                 continue  # recorded on an earlier night
             log.warning("folder %s: %s", folder, reason)
-            store.upsert("documents", _folder_document(source, doc_id, file, now, None, "too_large", reason))
-            counts["too_large"] += 1
+            store.upsert("documents", _folder_document(source, doc_id, file, now, None, DocState.TOO_LARGE, reason))
+            counts[DocState.TOO_LARGE] += 1
         skips = _skipped_reason(skipped)
         if skips:
             log.warning("folder %s: %s", folder, skips)
-        state = "new" if changed else "not_modified"
-        store.db.execute(
-            "UPDATE sources SET state = ?, reason = ?, last_attempt_at = ?, last_ok_at = ?,"
-            " consecutive_failures = 0 WHERE id = ?",
-            (state, skips, now, now, source),
-        )
+        state = SourceState.NEW if changed else SourceState.NOT_MODIFIED
+        source_rows.record_scanned(store, source, state, skips, now)
         store.record_source_run(run_id, source, state, skips, time.monotonic() - started)
     counts["new_documents"] += changed
     if skipped:

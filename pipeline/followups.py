@@ -11,6 +11,7 @@ from typing import Any
 
 from pipeline.cards import Card
 from pipeline.config import Config
+from pipeline.db.states import SourceKind
 from pipeline.display import strip_bidi
 from pipeline.store import Store
 
@@ -87,6 +88,6 @@ def _document_texts(store: Store, ids: set[str]) -> tuple[dict[str, str], set[st
         sql = "SELECT d.id, d.text, s.kind FROM documents d JOIN sources s ON s.id = d.source_id WHERE d.id IN ({})"
         for r in store.query(sql.format(",".join("?" * len(batch))), batch):
             texts[r["id"]] = strip_bidi(r["text"] or "")
-            if r["kind"] == "folder":
+            if r["kind"] == SourceKind.FOLDER:
                 local.add(r["id"])
     return texts, local

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config
+from pipeline.db import erasure, people
+from pipeline.db import suggestions as suggestion_rows
 from pipeline.errors import ConfigError, GiftsError
 from pipeline.interviews import (
     Interest,
@@ -123,7 +125,7 @@ def forgotten_ids(store: Store, contact_ids: Iterable[str]) -> set[str]:
         if keyed in rows:
             found.add(contact_id)
         elif unkeyed in rows:
-            store.db.execute("UPDATE forgotten SET id_hash = ? WHERE id_hash = ?", (keyed, unkeyed))
+            erasure.rekey_forgotten(store, unkeyed, keyed)
             found.add(contact_id)
     return found
 
@@ -181,10 +183,10 @@ def redact_notes(
     gone_names = {p.name for p in gone}
     kept_tokens = {t for n in names if n not in gone_names for t in n.split()}
     tokens = {t for p in gone for t in p.name.split() if len(t) > 1} - kept_tokens
-    people = [*gone, *elsewhere]
-    if not people:
+    everyone = [*gone, *elsewhere]
+    if not everyone:
         return Redacted(notes, frozenset())
-    mention = mention_pattern(names=[x for p in people for x in (p.name, p.email)], tokens=tokens)
+    mention = mention_pattern(names=[x for p in everyone for x in (p.name, p.email)], tokens=tokens)
     if not gone and not mention.search(notes):
         return Redacted(notes, frozenset())  # the common case, for every other interview in the store
     about = attribute(notes, [n.split()[0] for n in names if n.split()])
@@ -285,27 +287,18 @@ def erase(store: Store, config: Config, contact_id: str, now: dt.datetime) -> li
     phrases |= {r["quote"] for r in others if r["snippet"] in dropped and r["quote"]}
     in_store = mention_pattern(phrases, [person.name, person.email])
     in_reports = mention_pattern(phrases, [person.name, person.email, contact_id])
-    counts = {}
     with store.transaction():
-        for table in ("interests", "suggestions", "actions"):
-            counts[table] = store.db.execute(f"DELETE FROM {table} WHERE contact_id = ?", (contact_id,)).rowcount
-        store.db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+        counts = erasure.erase_contact(store, contact_id)
         still_used = {text_sha(r["text"]) for r in store.query("SELECT text FROM interests")}
-        for sha in {text_sha(r["text"]) for r in theirs} - still_used:
-            store.db.execute("DELETE FROM vectors WHERE sha = ?", (sha,))
+        erasure.erase_vectors(store, {text_sha(r["text"]) for r in theirs} - still_used)
         for interview_id, found in redacted.items():
-            # An empty hash makes the next run read the file again, so co-interviewers get their
-            # snippets and inferred interests from what is left of the notes.
-            store.db.execute("UPDATE interviews SET notes = ?, sha = '' WHERE id = ?", (found.notes, interview_id))
+            people.redact_notes(store, interview_id, found.notes)
         changed = _redact_rows(store, others, redacted, notes, in_store)
         key = workspace_key(store)
-        store.db.execute("DELETE FROM forgotten WHERE id_hash = ?", (_unkeyed_hash(contact_id),))
-        store.upsert(
-            "forgotten",
-            {"id_hash": forgotten_hash(contact_id, key), "at": now.isoformat(timespec="seconds")},
-            ("id_hash",),
+        erasure.list_forgotten(
+            store, forgotten_hash(contact_id, key), _unkeyed_hash(contact_id), now.isoformat(timespec="seconds")
         )
-        store.set_meta("rank_fingerprint", "")
+        suggestion_rows.rank_again(store)
     done = [
         f"forgot {person.name}: {counts['interests']} interests, {counts['suggestions']} suggestions,"
         f" {counts['actions']} history entries"
@@ -360,14 +353,11 @@ def _redact_rows(
             why=_sub(pattern, new.why),
         )
         if new != interest:
-            store.db.execute(
-                "UPDATE interests SET text = ?, snippet = ?, quote = ?, why = ? WHERE id = ?",
-                (new.text, new.snippet, new.quote, new.why, new.id),
-            )
+            people.redact_interest(store, new.id, new.text, new.snippet, new.quote, new.why)
             changed += 1
     for r in store.query("SELECT id, note FROM actions WHERE note IS NOT NULL"):
         if (note := pattern.sub(MARK, r["note"])) != r["note"]:
-            store.db.execute("UPDATE actions SET note = ? WHERE id = ?", (note, r["id"]))
+            suggestion_rows.redact_action_note(store, r["id"], note)
             changed += 1
     return changed
 
@@ -382,9 +372,7 @@ def _sub(pattern: re.Pattern[str], value: str | None) -> str | None:
 
 def _vacuum(store: Store) -> str:
     """Rebuild the store file and empty its write-ahead log, so no old page still holds them."""
-    store.db.execute("VACUUM")
-    busy = store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-    if busy:
+    if not erasure.vacuum(store):
         return (
             "erased them from the store file (secure delete, vacuumed), but a program reading the store kept"
             " its write-ahead log: close it (a notebook?) so SQLite can empty the log"

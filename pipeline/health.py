@@ -13,12 +13,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from pipeline.db import sources as source_rows
+from pipeline.db.states import SourceState
 from pipeline.lookup import one_match
 from pipeline.store import Store
 
 BACKOFF_NIGHTS = (1, 2, 4, 7)
 DISABLE_AFTER = 6
-SOURCE_STATES = ("new", "not_modified", "failed", "backoff_skip", "disabled")
+SOURCE_STATES = (
+    SourceState.NEW,
+    SourceState.NOT_MODIFIED,
+    SourceState.FAILED,
+    SourceState.BACKOFF_SKIP,
+    SourceState.DISABLED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +64,9 @@ def verdict(disabled_at: str | None, next_attempt_on: str | None, today: dt.date
     if refused_by_configuration(reason):
         return "due"
     if disabled_at:
-        return "disabled"
+        return SourceState.DISABLED
     if next_attempt_on and next_attempt_on > today.isoformat():
-        return "backoff_skip"
+        return SourceState.BACKOFF_SKIP
     return "due"
 
 
@@ -80,9 +88,5 @@ def enable(store: Store, ident: str) -> list[str]:
         several=lambda found: f"{len(found)} sources match {ident!r}; give its id or URL (see `gifts status --json`)",
     )
     with store.transaction():
-        store.db.execute(
-            "UPDATE sources SET consecutive_failures = 0, next_attempt_on = NULL, disabled_at = NULL,"
-            " last_failed_on = NULL, state = NULL, reason = 'enabled by user' WHERE id = ?",
-            (source["id"],),
-        )
+        source_rows.enable(store, source["id"])
     return [str(source["title"])]

@@ -14,24 +14,27 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import Config
+from pipeline.db import people
+from pipeline.db import suggestions as suggestion_rows
+from pipeline.db.states import ActionKind, ActionScope, DocState
 from pipeline.display import shown
 from pipeline.errors import InputError
 from pipeline.sources import document_path
 from pipeline.store import Store, WorkspaceLock
 
-DECISIONS = ("sent", "skip", "never")
+DECISIONS = (ActionKind.SENT, ActionKind.SKIP, ActionKind.NEVER)
 # What a `never` refuses: the document alone (the default), its whole source (feed or folder), or the
 # suggestion's interest. A `never` recorded with no scope dates from when it always meant the source.
-SCOPES = ("document", "source", "topic")
-CONTACT_EVENTS = ("reply", "thanked")
+SCOPES = (ActionScope.DOCUMENT, ActionScope.SOURCE, ActionScope.TOPIC)
+CONTACT_EVENTS = (ActionKind.REPLY, ActionKind.THANKED)
 # What a suggestions.csv `decision` cell may say (case-insensitive) -> (decision, never scope).
 CSV_DECISIONS = {
-    "sent": ("sent", None),
-    "skip": ("skip", None),
-    "never": ("never", "document"),
-    "never document": ("never", "document"),
-    "never source": ("never", "source"),
-    "never topic": ("never", "topic"),
+    "sent": (ActionKind.SENT, None),
+    "skip": (ActionKind.SKIP, None),
+    "never": (ActionKind.NEVER, ActionScope.DOCUMENT),
+    "never document": (ActionKind.NEVER, ActionScope.DOCUMENT),
+    "never source": (ActionKind.NEVER, ActionScope.SOURCE),
+    "never topic": (ActionKind.NEVER, ActionScope.TOPIC),
 }
 
 
@@ -92,11 +95,16 @@ def exclusions(
         docs = out.docs.setdefault(a.contact_id, set())
         if a.action in DECISIONS and a.doc_id:
             docs.add(a.doc_id)
-        if a.action == "never" and a.scope == "topic" and a.interest_id:
+        if a.action == ActionKind.NEVER and a.scope == ActionScope.TOPIC and a.interest_id:
             out.interests.setdefault(a.contact_id, set()).add(a.interest_id)
-        elif a.action == "never" and a.scope in ("source", None) and a.doc_id and a.doc_id in doc_source:
+        elif (
+            a.action == ActionKind.NEVER
+            and a.scope in (ActionScope.SOURCE, None)
+            and a.doc_id
+            and a.doc_id in doc_source
+        ):
             docs.update(by_source[doc_source[a.doc_id]])
-        if a.action == "sent" and a.doc_id and a.at.date() >= since and a.contact_id in company_of:
+        if a.action == ActionKind.SENT and a.doc_id and a.at.date() >= since and a.contact_id in company_of:
             for other in colleagues[company_of[a.contact_id].casefold()] - {a.contact_id}:
                 out.docs.setdefault(other, set()).add(a.doc_id)
     return out
@@ -134,14 +142,18 @@ def _features(row: Any) -> str:
 
 
 def _insert(store: Store, row: Any, decision: str, scope: str | None, note: str | None, now: dt.datetime) -> None:
-    store.db.execute(
-        "INSERT INTO actions (suggestion_id, contact_id, doc_id, action, at, note, scope, interest_id, features)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            row["id"], row["contact_id"], row["doc_id"], decision, now.isoformat(timespec="seconds"), note,
-            scope, row["interest_id"] if scope == "topic" else None, _features(row),
-        ),
-    )  # fmt: skip
+    suggestion_rows.insert_decision(
+        store,
+        suggestion_id=row["id"],
+        contact_id=row["contact_id"],
+        doc_id=row["doc_id"],
+        action=decision,
+        at=now.isoformat(timespec="seconds"),
+        note=note,
+        scope=scope,
+        interest_id=row["interest_id"] if scope == ActionScope.TOPIC else None,
+        features=_features(row),
+    )
 
 
 def _open_store(config: Config) -> Store:
@@ -175,7 +187,7 @@ def record_decision(
         raise InputError(f"decision {decision!r} is not one of {', '.join(DECISIONS)}")
     if scope not in SCOPES:
         raise InputError(f"scope {scope!r} is not one of {', '.join(SCOPES)}")
-    scope_used = scope if decision == "never" else None
+    scope_used = scope if decision == ActionKind.NEVER else None
     with WorkspaceLock(config.paths.interim), _open_store(config) as store:
         row = _suggestion(store, suggestion_id)
         if row is None:
@@ -187,11 +199,12 @@ def record_decision(
         if earlier is None:
             with store.transaction():
                 _insert(store, row, decision, scope_used, note, now)
-                if scope_used == "topic" and row["interest_id"]:
-                    drop_interest(store, row["contact_id"], row["interest_id"])
+                if scope_used == ActionScope.TOPIC and row["interest_id"]:
+                    people.drop_interest(store, row["contact_id"], row["interest_id"])
         held = int(
             store.scalar(
-                "SELECT COUNT(*) FROM documents WHERE source_id = ? AND state = 'extracted'", (row["source_id"],)
+                "SELECT COUNT(*) FROM documents WHERE source_id = ? AND state = ?",
+                (row["source_id"], DocState.EXTRACTED),
             )
             or 0
         )
@@ -208,13 +221,13 @@ def _decision_text(row: Any, decision: str, scope: str | None, held: int) -> str
     where = f"file {path}" if path else shown(row["url"]) if row["url"] else None
     document = repr(shown(row["title"])) + (f" ({where})" if where else "")
     source = repr(shown(row["source"] or row["source_id"]))
-    if decision == "sent":
+    if decision == ActionKind.SENT:
         return f"{document} sent to {name}"
-    if decision == "skip":
+    if decision == ActionKind.SKIP:
         return f"{document} skipped for {name}"
-    if scope == "topic":
+    if scope == ActionScope.TOPIC:
         return f"never again for {name}: the topic {shown(row['matched_interest'])!r}, dropped from their interests"
-    if scope == "source":
+    if scope == ActionScope.SOURCE:
         count = f"{held} document{'s' if held != 1 else ''}"
         return f"never again for {name}: everything from the source {source} ({count} now, and any it adds later)"
     return f"never again for {name}: only the document {document}, not the rest of {source}"
@@ -239,21 +252,9 @@ def record_event(config: Config, contact: str, event: str, note: str | None, now
         )
         if not already:
             with store.transaction():
-                store.db.execute(
-                    "INSERT INTO actions (contact_id, action, at, note) VALUES (?, ?, ?, ?)",
-                    (contact_id, event, now.isoformat(timespec="seconds"), note),
-                )
-    what = f"{'a reply from' if event == 'reply' else 'a thank-you (no gift) to'} {name} on {day}"
+                suggestion_rows.insert_event(store, contact_id, event, now.isoformat(timespec="seconds"), note)
+    what = f"{'a reply from' if event == ActionKind.REPLY else 'a thank-you (no gift) to'} {name} on {day}"
     return f"already recorded: {what} (nothing changed)" if already else f"recorded: {what}"
-
-
-def drop_interest(store: Store, contact_id: str, interest_id: str) -> None:
-    """Take one interest out of a contact's profile (`never --topic`; no commit: the caller's transaction).
-
-    The refusal itself is the history's `never` action, which `profile_interviews` reads to keep the
-    interest out when the interview file is read again.
-    """
-    store.db.execute("DELETE FROM interests WHERE id = ? AND contact_id = ?", (interest_id, contact_id))
 
 
 def refused_topics(store: Store) -> set[tuple[str, str]]:
@@ -261,8 +262,8 @@ def refused_topics(store: Store) -> set[tuple[str, str]]:
     return {
         (r["contact_id"], r["interest_id"])
         for r in store.query(
-            "SELECT contact_id, interest_id FROM actions"
-            " WHERE action = 'never' AND scope = 'topic' AND interest_id IS NOT NULL"
+            "SELECT contact_id, interest_id FROM actions WHERE action = ? AND scope = ? AND interest_id IS NOT NULL",
+            (ActionKind.NEVER, ActionScope.TOPIC),
         )
     }
 
@@ -310,8 +311,8 @@ def import_decisions(config: Config, path: Path, now: dt.datetime) -> dict[str, 
                     counts["already"] += 1
                     continue
                 _insert(store, rows[suggestion_id], decision, scope, f"imported from {path.name}", now)
-                if scope == "topic" and rows[suggestion_id]["interest_id"]:
-                    drop_interest(store, rows[suggestion_id]["contact_id"], rows[suggestion_id]["interest_id"])
+                if scope == ActionScope.TOPIC and rows[suggestion_id]["interest_id"]:
+                    people.drop_interest(store, rows[suggestion_id]["contact_id"], rows[suggestion_id]["interest_id"])
                 counts["recorded"] += 1
     return counts
 
@@ -352,10 +353,10 @@ def undo_action(config: Config, action_id: int) -> str:
             raise InputError(f"action {action_id} not found (already undone?)")
         row = rows[0]
         with store.transaction():
-            store.db.execute("DELETE FROM actions WHERE id = ?", (action_id,))
-            if row["action"] == "never" and row["scope"] == "topic":
-                store.db.execute("UPDATE interviews SET sha = '' WHERE id = ?", (row["interview_id"],))
-            store.db.execute("DELETE FROM meta WHERE key = 'rank_fingerprint'")
+            suggestion_rows.delete_action(store, action_id)
+            if row["action"] == ActionKind.NEVER and row["scope"] == ActionScope.TOPIC:
+                people.read_interview_again(store, row["interview_id"])
+            suggestion_rows.rank_again(store)
     what = f"{row['action']}" + (f" ({row['scope']})" if row["scope"] else "")
     about = f" of {shown(row['title'])!r}" if row["title"] else ""
     return f"undone: {what}{about} for {shown(row['name'])} on {str(row['at'])[:10]}"
@@ -375,7 +376,7 @@ def save_draft(config: Config, suggestion_id: str, text: str) -> str:
         if row is None:
             raise InputError(f"suggestion {suggestion_id!r} not found")
         with store.transaction():
-            store.db.execute("UPDATE suggestions SET draft_edit = ? WHERE id = ?", (text or None, suggestion_id))
+            suggestion_rows.save_draft(store, suggestion_id, text or None)
     return f"draft {'saved' if text else 'reset to the generated one'} for {shown(row['name'])}"
 
 
@@ -412,5 +413,5 @@ def set_interview_status(config: Config, interview_id: str, status: str) -> str:
             raise InputError(f"{path}: not in the interviews folder {folder}")
         interview = write_status(file, status)
         with store.transaction():
-            store.db.execute("UPDATE interviews SET status = ? WHERE id = ?", (status, interview_id))
+            people.set_interview_status(store, interview_id, status)
     return f"{interview.company}: status {status} written to {file}"

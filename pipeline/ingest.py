@@ -18,9 +18,12 @@ from typing import Any
 
 from pipeline import dedupe, folders, health, search
 from pipeline.archive import Archive
+from pipeline.db import documents
+from pipeline.db import sources as source_rows
+from pipeline.db.states import DocState, SourceKind, SourceState
 from pipeline.errors import FetchError
 from pipeline.extract import Extracted, extracted_fields, sniff_kind
-from pipeline.feeds import FEED_FAILED, ParsedFeed, check_xml_parser
+from pipeline.feeds import ParsedFeed, check_xml_parser
 from pipeline.fetch import Fetcher
 from pipeline.pages import download
 from pipeline.sources import Source, document_path
@@ -40,17 +43,8 @@ def sync_sources(store: Store, sources: list[Source]) -> None:
     """Record the configured sources; ones no longer configured are kept but marked removed."""
     with store.transaction():
         for source in sources:
-            store.db.execute(
-                "INSERT INTO sources (id, kind, location, title, origin) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET location = excluded.location, origin = excluded.origin,"
-                " title = COALESCE(sources.title, excluded.title)",
-                (source.id, source.kind, source.location, source.title, source.origin),
-            )
-        ids = [s.id for s in sources]
-        store.db.execute(
-            f"UPDATE sources SET state = 'removed' WHERE id NOT IN ({','.join('?' * len(ids))})",
-            ids,
-        )
+            source_rows.put_configured(store, source.id, source.kind, source.location, source.title, source.origin)
+        source_rows.mark_removed_except(store, [s.id for s in sources])
 
 
 def fetch_feeds(
@@ -71,7 +65,9 @@ def fetch_feeds(
     counts: Counter[str] = Counter()
     today = dt.date.fromisoformat(now[:10])
     run_id = store.current_run()
-    rows = store.query("SELECT * FROM sources WHERE kind = 'feed' AND COALESCE(state, '') != 'removed'")
+    rows = store.query(
+        "SELECT * FROM sources WHERE kind = ? AND COALESCE(state, '') != ?", (SourceKind.FEED, SourceState.REMOVED)
+    )
     for row in rows:
         if search.is_search(row["origin"]) and row["last_ok_at"]:
             if (today - dt.date.fromisoformat(row["last_ok_at"][:10])).days < search_every_days:
@@ -84,11 +80,11 @@ def fetch_feeds(
             failures = row["consecutive_failures"]
             why = (
                 f"disabled after {failures} failures in a row ({row['reason']}); re-enable with `gifts enable`"
-                if verdict == "disabled"
+                if verdict == SourceState.DISABLED
                 else f"backoff until {row['next_attempt_on']} after {failures} failures ({row['reason']})"
             )
             with store.transaction():
-                store.db.execute("UPDATE sources SET state = ? WHERE id = ?", (verdict, row["id"]))
+                source_rows.set_state(store, row["id"], verdict)
                 store.record_source_run(run_id, row["id"], verdict, why, 0.0)
             counts[f"sources_{verdict}"] += 1
             progress(1)
@@ -108,30 +104,25 @@ def fetch_feeds(
             counts["archive_hits"] += 1
         sha = entry.sha256 if entry else row["raw_sha"]
         changed = how != "not_modified" and sha != row["raw_sha"]
-        state = "new" if changed else "not_modified"
-        if state == "not_modified":
-            counts["not_modified"] += 1
+        state = SourceState.NEW if changed else SourceState.NOT_MODIFIED
+        if state == SourceState.NOT_MODIFIED:
+            counts[SourceState.NOT_MODIFIED] += 1
         # The same bytes that were quarantined stay quarantined (and say why) until the feed changes.
-        quarantined = not changed and row["state"] == FEED_FAILED and row["parsed_sha"] == sha
+        quarantined = not changed and row["state"] == SourceState.QUARANTINED and row["parsed_sha"] == sha
         reason = row["reason"] if quarantined else None
         if quarantined:
-            state = FEED_FAILED
+            state = SourceState.QUARANTINED
         counts[f"sources_{state}"] += 1
         with store.transaction():
-            store.db.execute(
-                "UPDATE sources SET state = ?, reason = ?, raw_sha = ?, etag = ?, last_modified = ?,"
-                " last_attempt_at = ?, last_ok_at = ?, consecutive_failures = 0, next_attempt_on = NULL,"
-                " last_failed_on = NULL, disabled_at = NULL WHERE id = ?",
-                (
-                    state,
-                    reason,
-                    sha,
-                    entry.etag if entry else row["etag"],
-                    entry.last_modified if entry else row["last_modified"],
-                    now,
-                    now,
-                    row["id"],
-                ),
+            source_rows.record_fetched(
+                store,
+                row["id"],
+                state,
+                reason,
+                sha,
+                entry.etag if entry else row["etag"],
+                entry.last_modified if entry else row["last_modified"],
+                now,
             )
             store.record_source_run(run_id, row["id"], state, reason, time.monotonic() - started)
         progress(1)
@@ -153,28 +144,20 @@ def _record_feed_failure(
             # Offline, a feed missing from the archive says nothing about the feed's health; nor does
             # a refusal by the fetch settings (a private address, a scheme): it is checked again each
             # night, so it is fetched as soon as the configuration allows it (see `health`).
-            store.db.execute(
-                "UPDATE sources SET state = 'failed', reason = ?, last_attempt_at = ? WHERE id = ?",
-                (reason, now, row["id"]),
-            )
+            source_rows.mark_failed(store, row["id"], reason, now)
         else:
             after = health.after_failure(row["consecutive_failures"], row["last_failed_on"], today)
-            store.db.execute(
-                "UPDATE sources SET state = 'failed', reason = ?, last_attempt_at = ?, consecutive_failures = ?,"
-                " last_failed_on = ?, next_attempt_on = ?, disabled_at = CASE WHEN ? THEN ? ELSE disabled_at END"
-                " WHERE id = ?",
-                (
-                    reason,
-                    now,
-                    after.failures,
-                    today.isoformat(),
-                    after.next_attempt_on,
-                    after.disabled,
-                    now,
-                    row["id"],
-                ),
+            source_rows.record_failure(
+                store,
+                row["id"],
+                reason,
+                now,
+                failures=after.failures,
+                failed_on=today.isoformat(),
+                next_attempt_on=after.next_attempt_on,
+                disabled=after.disabled,
             )
-        store.record_source_run(run_id, row["id"], "failed", reason, seconds)
+        store.record_source_run(run_id, row["id"], SourceState.FAILED, reason, seconds)
 
 
 def parse_sources(
@@ -200,16 +183,13 @@ def parse_sources(
     counts: Counter[str] = Counter()
     with store.transaction():
         # Entries stored before links were checked here waited for a fetch that never came.
-        store.db.execute(
-            "UPDATE documents SET state = 'blocked', reason = 'entry has no link'"
-            " WHERE state = 'pending' AND url IS NULL AND raw_sha IS NULL"
-            " AND source_id IN (SELECT id FROM sources WHERE kind = 'feed')"
-        )
+        documents.block_linkless_entries(store)
     feeds = {
         row["id"]: row
         for row in store.query(
-            "SELECT * FROM sources WHERE kind = 'feed' AND raw_sha IS NOT NULL"
-            " AND raw_sha IS NOT parsed_sha AND COALESCE(state, '') != 'removed'"
+            "SELECT * FROM sources WHERE kind = ? AND raw_sha IS NOT NULL"
+            " AND raw_sha IS NOT parsed_sha AND COALESCE(state, '') != ?",
+            (SourceKind.FEED, SourceState.REMOVED),
         )
     }
     tasks = [
@@ -234,7 +214,9 @@ def parse_sources(
                     counts.update(_quarantine_feed(store, row, reason))
                     continue
                 counts["parsed"] += 1
-    for row in store.query("SELECT * FROM sources WHERE kind = 'folder' AND COALESCE(state, '') != 'removed'"):
+    for row in store.query(
+        "SELECT * FROM sources WHERE kind = ? AND COALESCE(state, '') != ?", (SourceKind.FOLDER, SourceState.REMOVED)
+    ):
         counts.update(folders.scan_folder(store, archive, row["id"], Path(row["location"]), now, max_bytes))
     return counts
 
@@ -252,32 +234,25 @@ def _store_entries(store: Store, row: Any, parsed: ParsedFeed, now: str) -> Coun
             ):
                 counts["collapsed"] += 1  # the same GUID under a new URL: the same story
                 continue
-            cursor = store.db.execute(
-                "INSERT INTO documents (id, source_id, url, guid, title, author, published, summary,"
-                " kind, state, reason, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(id) DO NOTHING",
-                (
-                    entry.id,
-                    row["id"],
-                    entry.url,
-                    entry.guid,
-                    entry.title,
-                    entry.author,
-                    entry.published,
-                    entry.summary,
-                    entry.kind,
-                    "blocked" if entry.reason else "pending",
-                    entry.reason,
-                    now,
-                ),
+            added = documents.insert_entry(
+                store,
+                doc_id=entry.id,
+                source_id=row["id"],
+                url=entry.url,
+                guid=entry.guid,
+                title=entry.title,
+                author=entry.author,
+                published=entry.published,
+                summary=entry.summary,
+                kind=entry.kind,
+                state=DocState.BLOCKED if entry.reason else DocState.PENDING,
+                reason=entry.reason,
+                first_seen=now,
             )
-            counts["new_documents"] += cursor.rowcount
+            counts["new_documents"] += added
             if entry.reason:
-                counts["blocked"] += cursor.rowcount
-        store.db.execute(
-            "UPDATE sources SET parsed_sha = ?, title = COALESCE(NULLIF(?, ''), title) WHERE id = ?",
-            (row["raw_sha"], parsed.title, row["id"]),
-        )
+                counts[DocState.BLOCKED] += added
+        source_rows.set_parsed(store, row["id"], row["raw_sha"], parsed.title)
     return counts
 
 
@@ -292,12 +267,9 @@ def _quarantine_feed(store: Store, row: Any, reason: str) -> Counter[str]:
     before = store.scalar("SELECT state FROM source_runs WHERE run_id = ? AND source_id = ?", (run_id, row["id"]))
     seconds = store.scalar("SELECT seconds FROM source_runs WHERE run_id = ? AND source_id = ?", (run_id, row["id"]))
     with store.transaction():
-        store.db.execute(
-            "UPDATE sources SET state = ?, reason = ?, parsed_sha = ? WHERE id = ?",
-            (FEED_FAILED, reason, row["raw_sha"], row["id"]),
-        )
-        store.record_source_run(run_id, row["id"], FEED_FAILED, reason, float(seconds or 0.0))
-    change: Counter[str] = Counter({f"sources_{FEED_FAILED}": 1})
+        source_rows.quarantine(store, row["id"], reason, row["raw_sha"])
+        store.record_source_run(run_id, row["id"], SourceState.QUARANTINED, reason, float(seconds or 0.0))
+    change: Counter[str] = Counter({f"sources_{SourceState.QUARANTINED}": 1})
     if before:
         change[f"sources_{before}"] -= 1
     else:
@@ -309,12 +281,7 @@ def reclaim_dataset_documents(store: Store) -> int:
     """Documents the Ray engine extracted keep their text in its Parquet dataset, not here: for the
     local engine they go back to pending, to be extracted again from the raw archive."""
     with store.transaction():
-        cursor = store.db.execute(
-            "UPDATE documents SET state = 'pending', reason = NULL, simhash = NULL, duplicate_of = NULL"
-            " WHERE state IN ('extracted', 'duplicate') AND text IS NULL AND text_sha IS NOT NULL"
-            " AND raw_sha IS NOT NULL"
-        )
-    return int(cursor.rowcount or 0)
+        return documents.reclaim_from_dataset(store)
 
 
 def extract_documents(
@@ -333,7 +300,8 @@ def extract_documents(
         for r in store.query(
             "SELECT d.id, d.raw_sha, d.kind, d.title, d.url, d.seconds, d.guid, s.kind AS source_kind,"
             " s.location AS source_location FROM documents d LEFT JOIN sources s ON s.id = d.source_id"
-            " WHERE d.state = 'pending' AND d.raw_sha IS NOT NULL"
+            " WHERE d.state = ? AND d.raw_sha IS NOT NULL",
+            (DocState.PENDING,),
         )
     }
     tasks = []
@@ -358,53 +326,39 @@ def extract_documents(
         counts["extract_worker_peak_rss_kb"] = workers.stats.peak_worker_rss_kb
         counts["extract_timeouts"] = workers.stats.timeouts
     collapsed = dedupe.collapse(store)
-    if collapsed["duplicate"]:
-        ids = {r["id"] for r in store.query("SELECT id FROM documents WHERE state = 'duplicate'")}
+    if collapsed[DocState.DUPLICATE]:
+        ids = {r["id"] for r in store.query("SELECT id FROM documents WHERE state = ?", (DocState.DUPLICATE,))}
         here = len(ids & done_here)
-        counts["extracted"] -= min(here, counts["extracted"])
-        counts["duplicate"] += collapsed["duplicate"]
+        counts[DocState.EXTRACTED] -= min(here, counts[DocState.EXTRACTED])
+        counts[DocState.DUPLICATE] += collapsed[DocState.DUPLICATE]
     return +counts
 
 
 def _save_extracted(store: Store, row: Any, result: Extracted, kind: str, seconds: float, now: str) -> None:
     fields = extracted_fields(result, kind, row["title"], row["url"])
     with store.transaction():
-        store.db.execute(
-            "UPDATE documents SET state = ?, reason = ?, text = ?, text_sha = ?, words = ?, kind = ?,"
-            " title = ?, extracted_at = ?, seconds = ? WHERE id = ?",
-            (
-                fields["state"], fields["reason"], fields["text"], fields["text_sha"], fields["words"],
-                fields["kind"], fields["title"], now, round(seconds, 3), row["id"],
-            ),
-        )  # fmt: skip
-    if result.state != "extracted":
+        documents.mark_extracted(store, row["id"], fields, now, round(seconds, 3))
+    if result.state != DocState.EXTRACTED:
         where = row["url"] or document_path(row["source_kind"], row["source_location"], row["guid"]) or row["id"]
         log.warning("extract failed for %s: %s", where, result.reason)
-
-
-def pending_count(store: Store, sql_where: str) -> int:
-    return int(store.scalar(f"SELECT COUNT(*) FROM documents WHERE {sql_where}") or 0)
 
 
 def use_feed_text(store: Store) -> Counter[str]:
     """With `fetch_articles = false`: a pending entry's own feed text becomes its document text."""
     counts: Counter[str] = Counter()
-    rows = store.query("SELECT id, summary FROM documents WHERE state = 'pending' AND raw_sha IS NULL")
+    rows = store.query("SELECT id, summary FROM documents WHERE state = ? AND raw_sha IS NULL", (DocState.PENDING,))
     with store.transaction():
         for row in rows:
             text = (row["summary"] or "").strip()
-            state = "extracted" if text else "extract_failed"
-            store.db.execute(
-                "UPDATE documents SET state = ?, reason = ?, text = ?, text_sha = ?, words = ?, kind = 'feed'"
-                " WHERE id = ?",
-                (
-                    state,
-                    None if text else "feed entry has no text and fetch_articles is false",
-                    text or None,
-                    hashlib.sha256(text.encode()).hexdigest() if text else None,
-                    len(text.split()),
-                    row["id"],
-                ),
+            state = DocState.EXTRACTED if text else DocState.EXTRACT_FAILED
+            documents.use_feed_text(
+                store,
+                row["id"],
+                state,
+                None if text else "feed entry has no text and fetch_articles is false",
+                text or None,
+                hashlib.sha256(text.encode()).hexdigest() if text else None,
+                len(text.split()),
             )
             counts[state] += 1
     return counts

@@ -16,10 +16,11 @@ from typing import Any
 import yaml
 
 from pipeline.config import CadenceSettings
+from pipeline.db.states import InterviewStatus
 from pipeline.errors import ConfigError
 
-STATUSES = ("active", "offer", "filled", "rejected")
-OPEN_STATUSES = ("active", "offer")
+STATUSES = (InterviewStatus.ACTIVE, InterviewStatus.OFFER, InterviewStatus.FILLED, InterviewStatus.REJECTED)
+OPEN_STATUSES = (InterviewStatus.ACTIVE, InterviewStatus.OFFER)  # filled and rejected stop every follow-up
 MAX_FILE_BYTES = 1024 * 1024
 
 
@@ -276,7 +277,7 @@ def parse_interview(path: Path) -> Interview:
         raise fail(
             "date", f"{given!r} is not a YYYY-MM-DD date" if given is not None else "required, a YYYY-MM-DD date"
         )
-    status = data.get("status", "active")
+    status = data.get("status", InterviewStatus.ACTIVE)
     if status not in STATUSES:
         raise fail("status", f"{status!r} is not one of {', '.join(STATUSES)}")
     cadence = _cadence(data.get("cadence"), lambda message: fail("cadence", message))

@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.archive import Archive, ArchiveEntry
+from pipeline.db import documents
+from pipeline.db.states import DocState
 from pipeline.errors import FetchError
 from pipeline.fetch import Fetcher
 from pipeline.store import Store
@@ -137,9 +139,9 @@ def fetch_page(doc_id: str, url: str, archive: Archive, fetcher: Fetcher | None,
     except FetchError as exc:
         log.warning("page failed: %s", exc)
         state = (
-            "blocked"
+            DocState.BLOCKED
             if exc.reason.startswith("blocked")
-            else ("too_large" if exc.reason.startswith("too_large") else "extract_failed")
+            else (DocState.TOO_LARGE if exc.reason.startswith("too_large") else DocState.EXTRACT_FAILED)
         )
         return (doc_id, state, f"fetch: {exc.reason}", None, None, "failed", time.monotonic() - started)
     assert entry is not None  # noqa: S101 -- archive hits and downloads both carry an entry
@@ -200,25 +202,19 @@ def save_page_results(store: Store, results: pd.DataFrame) -> Counter[str]:
                 continue
             if isinstance(r.state, str):  # None (or NaN, once through Parquet) means the page is in the archive
                 counts[r.state] += 1
-                store.db.execute(
-                    "UPDATE documents SET state = ?, reason = ?, seconds = ?, fetch_attempts = fetch_attempts + 1"
-                    " WHERE id = ?",
-                    (r.state, r.reason, seconds, r.id),
-                )
+                documents.record_page_failure(store, r.id, r.state, r.reason, seconds)
                 continue
             counts["fetched" if r.how == "downloaded" else "archive_hits"] += 1
-            store.db.execute(
-                "UPDATE documents SET raw_sha = ?, kind = COALESCE(?, kind), seconds = ? WHERE id = ?",
-                (r.raw_sha, r.kind, seconds, r.id),
-            )
+            documents.record_page(store, r.id, r.raw_sha, r.kind, seconds)
     return counts
 
 
 def pending_pages(store: Store) -> pd.DataFrame:
     """(id, url, source_id) of every pending entry whose page has not been fetched yet, oldest first."""
     rows = store.query(
-        "SELECT id, url, source_id FROM documents WHERE state = 'pending' AND raw_sha IS NULL AND url IS NOT NULL"
-        " ORDER BY first_seen, id"
+        "SELECT id, url, source_id FROM documents WHERE state = ? AND raw_sha IS NULL AND url IS NOT NULL"
+        " ORDER BY first_seen, id",
+        (DocState.PENDING,),
     )
     return pd.DataFrame([dict(r) for r in rows], columns=["id", "url", "source_id"])
 
@@ -269,11 +265,5 @@ def fetch_documents(
 
 def retry_transient_failures(store: Store) -> int:
     """Put pages that failed transiently (fewer than MAX_FETCH_ATTEMPTS times) back in the queue."""
-    like = " OR ".join("reason LIKE ?" for _ in TRANSIENT_REASONS)
     with store.transaction():
-        cursor = store.db.execute(
-            "UPDATE documents SET state = 'pending' WHERE state = 'extract_failed' AND raw_sha IS NULL"
-            f" AND url IS NOT NULL AND fetch_attempts < ? AND ({like})",
-            (MAX_FETCH_ATTEMPTS, *(f"{r}%" for r in TRANSIENT_REASONS)),
-        )
-    return int(cursor.rowcount or 0)
+        return documents.retry_pages(store, TRANSIENT_REASONS, MAX_FETCH_ATTEMPTS)

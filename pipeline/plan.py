@@ -18,11 +18,12 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from pipeline.config import CadenceSettings, Config
+from pipeline.db.states import ActionKind
 from pipeline.interviews import OPEN_STATUSES
 from pipeline.store import Store
 
 MONTH = dt.timedelta(days=30)
-SENDS = ("sent", "thanked")  # a gift, or a thank-you without one: both count as "in touch"
+SENDS = (ActionKind.SENT, ActionKind.THANKED)  # a gift, or a thank-you without one: both count as "in touch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +178,12 @@ def load_states(store: Store, base: CadenceSettings) -> list[ContactState]:
     """Every contact's cadence state from the store (replies from `gifts log` and the interview file)."""
     sends: dict[str, list[dt.datetime]] = {}
     replies: dict[str, list[dt.date]] = {}
-    for r in store.query("SELECT contact_id, action, at FROM actions WHERE action IN ('sent', 'thanked', 'reply')"):
+    kinds = (*SENDS, ActionKind.REPLY)
+    for r in store.query(
+        f"SELECT contact_id, action, at FROM actions WHERE action IN ({','.join('?' * len(kinds))})", kinds
+    ):
         at = dt.datetime.fromisoformat(r["at"])
-        if r["action"] == "reply":
+        if r["action"] == ActionKind.REPLY:
             replies.setdefault(r["contact_id"], []).append(at.date())
         else:
             sends.setdefault(r["contact_id"], []).append(at)

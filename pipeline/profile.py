@@ -16,10 +16,11 @@ from pathlib import Path
 from pipeline import keyphrases
 from pipeline.config import InterestSettings
 from pipeline.contacts import describe, find_contact
+from pipeline.db import people
 from pipeline.embed import Embedder
 from pipeline.forget import forgotten_ids, without_forgotten
 from pipeline.history import refused_topics
-from pipeline.interviews import OPEN_STATUSES, Contact, Interest, Interview, read_interviews
+from pipeline.interviews import OPEN_STATUSES, STATUSES, Contact, Interest, Interview, read_interviews
 from pipeline.keyphrases import candidate_phrases, infer_interests
 from pipeline.scrub import Person
 from pipeline.store import Store
@@ -64,7 +65,7 @@ def profile_interviews(
     room = {i.id: [n for c in i.contacts for n in c.name.split()] + candidate.split() for i in interviews}
     forgotten = forgotten_ids(store, (c.id for i in interviews for c in i.contacts))
     if forgotten:
-        people = {c.id: Person(c.id, c.name, c.email) for i in interviews for c in i.contacts if c.id in forgotten}
+        whom = {c.id: Person(c.id, c.name, c.email) for i in interviews for c in i.contacts if c.id in forgotten}
         for interview in interviews:
             named = sum(c.id in forgotten for c in interview.contacts)
             if named:
@@ -73,7 +74,7 @@ def profile_interviews(
                     "%s still names %d forgotten interviewer(s): skipped; edit it to remove them", interview.path, named
                 )
                 counts["forgotten_skipped"] += named
-        interviews = [without_forgotten(i, people) for i in interviews]
+        interviews = [without_forgotten(i, whom) for i in interviews]
     # When one person sat on two interviews at the same company, the later interview owns them.
     owner: dict[str, Interview] = {}
     for interview in sorted(interviews, key=lambda i: (i.date, i.id)):
@@ -90,10 +91,10 @@ def profile_interviews(
     with store.transaction():
         present = {i.id for i in interviews}
         for gone in set(known) - present:
-            _delete_interview(store, gone)
+            people.delete_interview(store, gone)
             counts["removed"] += 1
         for interview in changed:
-            _delete_interview(store, interview.id)
+            people.delete_interview(store, interview.id)
             store.upsert(
                 "interviews",
                 {
@@ -123,7 +124,7 @@ def profile_interviews(
                         "replied": json.dumps([d.isoformat() for d in contact.replied]),
                     },
                 )
-                store.db.execute("DELETE FROM interests WHERE contact_id = ?", (contact.id,))
+                people.clear_interests(store, contact.id)
                 for interest in (*contact.interests, *inferred.get(contact.id, ())):
                     if (contact.id, interest.id) in refused:
                         continue
@@ -148,17 +149,9 @@ def profile_interviews(
     return counts
 
 
-def _delete_interview(store: Store, interview_id: str) -> None:
-    contacts = [r["id"] for r in store.query("SELECT id FROM contacts WHERE interview_id = ?", (interview_id,))]
-    for contact in contacts:
-        store.db.execute("DELETE FROM interests WHERE contact_id = ?", (contact,))
-    store.db.execute("DELETE FROM contacts WHERE interview_id = ?", (interview_id,))
-    store.db.execute("DELETE FROM interviews WHERE id = ?", (interview_id,))
-
-
 def load_contacts(store: Store, *, open_only: bool = True) -> list[Contact]:
     """Contacts with their interests; by default only those of interviews still open."""
-    statuses = OPEN_STATUSES if open_only else ("active", "offer", "filled", "rejected")
+    statuses = OPEN_STATUSES if open_only else STATUSES
     rows = store.query(
         "SELECT c.* FROM contacts c JOIN interviews i ON i.id = c.interview_id"
         f" WHERE i.status IN ({','.join('?' * len(statuses))}) ORDER BY i.date DESC, c.id",

@@ -21,6 +21,7 @@ from pipeline.cards import Card, gather
 from pipeline.charts import scores_by_contact_svg
 from pipeline.checks import run_warnings
 from pipeline.config import Config
+from pipeline.db.states import DocState
 from pipeline.display import shown
 from pipeline.escaping import csv_field, html_field, md_field, md_link, safe_url
 from pipeline.failures import failures
@@ -80,16 +81,19 @@ def report_context(
     cards, closed, sources = gather(store, (config.rank.retrieval.dense_weight, config.rank.retrieval.lexical_weight))
     last_run = store.query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
     totals = {
-        "documents": int(store.scalar("SELECT COUNT(*) FROM documents WHERE state = 'extracted'") or 0),
+        "documents": int(store.scalar("SELECT COUNT(*) FROM documents WHERE state = ?", (DocState.EXTRACTED,)) or 0),
         "new_today": int(
             store.scalar(
-                "SELECT COUNT(*) FROM documents WHERE state = 'extracted' AND first_seen >= ?",
-                (now.date().isoformat(),),
+                "SELECT COUNT(*) FROM documents WHERE state = ? AND first_seen >= ?",
+                (DocState.EXTRACTED, now.date().isoformat()),
             )
             or 0
         ),
         "failed_documents": int(
-            store.scalar("SELECT COUNT(*) FROM documents WHERE state NOT IN ('extracted', 'pending')") or 0
+            store.scalar(
+                "SELECT COUNT(*) FROM documents WHERE state NOT IN (?, ?)", (DocState.EXTRACTED, DocState.PENDING)
+            )
+            or 0
         ),
     }
     stage_timings = dict(timings) if timings is not None else _last_timings(store)

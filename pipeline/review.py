@@ -32,6 +32,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.config import Config
+from pipeline.db.states import ActionKind, ActionScope
 from pipeline.errors import GiftsError, InputError
 from pipeline.interview_files import write_interview
 from pipeline.interviews import STATUSES
@@ -209,9 +210,12 @@ def _text(form: FormData, key: str) -> str:
 async def _decide(request: Request, review: Review, form: FormData) -> Response:
     op = _text(form, "op")
     choices = {
-        "sent": ("sent", "document"), "skip": ("skip", "document"), "never-document": ("never", "document"),
-        "never-source": ("never", "source"), "never-topic": ("never", "topic"),
-    }  # fmt: skip
+        "sent": (ActionKind.SENT, ActionScope.DOCUMENT),
+        "skip": (ActionKind.SKIP, ActionScope.DOCUMENT),
+        "never-document": (ActionKind.NEVER, ActionScope.DOCUMENT),
+        "never-source": (ActionKind.NEVER, ActionScope.SOURCE),
+        "never-topic": (ActionKind.NEVER, ActionScope.TOPIC),
+    }
     if op not in choices:
         raise InputError(f"unknown action {op!r}")
     decision, scope = choices[op]
@@ -239,7 +243,9 @@ async def _reply(request: Request, review: Review, form: FormData) -> Response:
     contact = _text(form, "contact_id")
     when = review.clock().isoformat(timespec="seconds")
     note = _text(form, "note").strip() or None
-    review.messages.append(review.writes.submit("event", f"reply from {contact}", contact, "reply", note or "", when))
+    review.messages.append(
+        review.writes.submit("event", f"reply from {contact}", contact, ActionKind.REPLY, note or "", when)
+    )
     return _back(form)
 
 

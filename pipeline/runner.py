@@ -24,6 +24,8 @@ from pipeline import checks, drafts, engines, feedback, ingest, pages, profile, 
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.context import Context, Engine, ProgressFactory, no_progress
+from pipeline.db import suggestions as suggestion_rows
+from pipeline.db.states import DocState, RunStatus, SourceKind, SourceState
 from pipeline.embed import Embedder
 from pipeline.engines import LOCAL
 from pipeline.rank import Suggestion
@@ -63,7 +65,7 @@ class RunResult:
 
 def _fetch(ctx: Context) -> Counter[str]:
     ingest.sync_sources(ctx.store, configured_sources(ctx.config))
-    total = int(ctx.store.scalar("SELECT COUNT(*) FROM sources WHERE kind = 'feed'") or 0)
+    total = int(ctx.store.scalar("SELECT COUNT(*) FROM sources WHERE kind = ?", (SourceKind.FEED,)) or 0)
     tick, done = ctx.progress("fetch feeds", total)
     counts = ingest.fetch_feeds(
         ctx.store, ctx.archive, ctx.fetcher(), ctx.stamp, tick, search_every_days=ctx.config.search.every_days
@@ -126,7 +128,7 @@ def _rank_fingerprint(ctx: Context) -> str:
         repr(ctx.config.history),
         repr(ctx.config.feedback),
         _file_sha(ctx.config.paths.models / feedback.MODEL_FILE),
-        ctx.store.query("SELECT id, text_sha FROM documents WHERE state = 'extracted' ORDER BY id"),
+        ctx.store.query("SELECT id, text_sha FROM documents WHERE state = ? ORDER BY id", (DocState.EXTRACTED,)),
         ctx.store.query("SELECT * FROM interests ORDER BY id"),
         ctx.store.query("SELECT id, status FROM interviews ORDER BY id"),
         ctx.store.scalar("SELECT MAX(id) FROM actions"),
@@ -141,12 +143,12 @@ def _rank_fingerprint(ctx: Context) -> str:
 def _rank(ctx: Context) -> Counter[str]:
     fingerprint = _rank_fingerprint(ctx)
     active = int(ctx.store.scalar("SELECT COUNT(*) FROM suggestions WHERE active = 1") or 0)
-    if ctx.store.get_meta("rank_fingerprint") == fingerprint:
+    if ctx.store.get_meta(suggestion_rows.RANK_FINGERPRINT) == fingerprint:
         return Counter({"suggestions": active, "rank_skipped": 1})
     suggestions = rank_all(ctx)
     run_id = int(ctx.store.scalar("SELECT MAX(id) FROM runs") or 0)
     with ctx.store.transaction():
-        ctx.store.db.execute("UPDATE suggestions SET active = 0")
+        suggestion_rows.deactivate_all(ctx.store)
         for s in suggestions:
             ctx.store.upsert(
                 "suggestions",
@@ -157,7 +159,7 @@ def _rank(ctx: Context) -> Counter[str]:
                     "also": json.dumps(list(s.also)),
                 },
             )  # fmt: skip
-        ctx.store.set_meta("rank_fingerprint", fingerprint)
+        ctx.store.set_meta(suggestion_rows.RANK_FINGERPRINT, fingerprint)
     return Counter({"suggestions": len(suggestions)})
 
 
@@ -237,7 +239,7 @@ def run(
             log.info("warning: %s", warning)  # for the log file; the CLI prints them with the summary
         counts: Counter[str] = Counter()
         timings = ctx.timings
-        status = "failed"
+        status = RunStatus.FAILED
         try:
             for stage in stages:
                 started = time.perf_counter()
@@ -245,14 +247,14 @@ def run(
                 timings[stage] = time.perf_counter() - started
             # `failed` counts every item that did not make it: sources and documents alike.
             failed = (
-                counts["sources_failed"]
-                + counts["sources_quarantined"]
-                + counts["extract_failed"]
-                + counts["too_large"]
-                + counts["blocked"]
+                counts[f"sources_{SourceState.FAILED}"]
+                + counts[f"sources_{SourceState.QUARANTINED}"]
+                + counts[DocState.EXTRACT_FAILED]
+                + counts[DocState.TOO_LARGE]
+                + counts[DocState.BLOCKED]
             )
             counts["failed"] = failed
-            status = "partial" if failed else "ok"
+            status = RunStatus.PARTIAL if failed else RunStatus.OK
             # The opt-in morning digest: a mail problem is recorded and logged, never the run's status.
             if "report" in stages and config.notify.enabled:
                 from pipeline import notify

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pipeline.config import Config, FetchSettings
+from pipeline.db.states import DocState, SourceKind
 from pipeline.errors import ConfigError
 from pipeline.search import search_queries
 
@@ -27,7 +28,7 @@ class Source:
     """A place documents come from: a feed URL or a local folder."""
 
     id: str
-    kind: str  # feed | folder
+    kind: str  # SourceKind: feed | folder
     location: str
     title: str
     origin: str
@@ -40,7 +41,7 @@ def source_id(kind: str, location: str) -> str:
 def document_path(source_kind: str | None, location: str | None, guid: str | None) -> str | None:
     """Where a local file lies on disk: its folder source's location joined with its guid (the file's
     path inside the folder); None for a web document."""
-    if source_kind != "folder" or not location or not guid:
+    if source_kind != SourceKind.FOLDER or not location or not guid:
         return None
     return f"{location.rstrip('/')}/{guid}"
 
@@ -113,20 +114,22 @@ def configured_sources(config: Config) -> list[Source]:
     feeds, folders, then the search sources when `[search] enabled` (pipeline/search.py)."""
     found: dict[str, Source] = {}
     for url in config.sources.feeds:
-        found.setdefault(url, Source(source_id("feed", url), "feed", url, url, "config"))
+        found.setdefault(url, Source(source_id(SourceKind.FEED, url), SourceKind.FEED, url, url, "config"))
     for opml in config.sources.opml:
         for url, title in read_opml(opml):
             origin = str(opml.relative_to(config.root)) if opml.is_relative_to(config.root) else str(opml)
-            found.setdefault(url, Source(source_id("feed", url), "feed", url, title, origin))
+            found.setdefault(url, Source(source_id(SourceKind.FEED, url), SourceKind.FEED, url, title, origin))
     for folder in config.sources.folders:
         # A missing folder does not stop the run: its source fails with "folder missing", and the
         # run's warnings name the config line (pipeline.checks).
         location = str(folder)
         name = str(folder.relative_to(config.root)) if folder.is_relative_to(config.root) else location
-        found.setdefault(location, Source(source_id("folder", name), "folder", location, name, "config"))
+        source = Source(source_id(SourceKind.FOLDER, name), SourceKind.FOLDER, location, name, "config")
+        found.setdefault(location, source)
     # Opt-in search sources ([search] enabled): feeds like the others, found from the open interviews.
     for query in search_queries(config):
-        found.setdefault(query.url, Source(source_id("feed", query.url), "feed", query.url, query.title, query.origin))
+        source = Source(source_id(SourceKind.FEED, query.url), SourceKind.FEED, query.url, query.title, query.origin)
+        found.setdefault(query.url, source)
     return list(found.values())
 
 
@@ -154,7 +157,7 @@ class FolderFile:
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # what O_NOFOLLOW answers for a link
                 raise FolderRefused(
-                    self.relative, "blocked", f"{self.relative}: a symbolic link, not followed"
+                    self.relative, DocState.BLOCKED, f"{self.relative}: a symbolic link, not followed"
                 ) from None
             raise
         with os.fdopen(fd, "rb") as handle:
@@ -162,12 +165,18 @@ class FolderFile:
             # Swapped for a link, a pipe or another file (through a renamed parent folder too) since it
             # was listed: the identity check catches what O_NOFOLLOW alone would not.
             if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (self.device, self.inode):
-                raise FolderRefused(self.relative, "blocked", f"{self.relative}: changed while being read, not read")
+                raise FolderRefused(
+                    self.relative, DocState.BLOCKED, f"{self.relative}: changed while being read, not read"
+                )
             if now.st_size > max_bytes:
-                raise FolderRefused(self.relative, "too_large", too_large_reason(self.relative, now.st_size, max_bytes))
+                raise FolderRefused(
+                    self.relative, DocState.TOO_LARGE, too_large_reason(self.relative, now.st_size, max_bytes)
+                )
             data = handle.read(max_bytes + 1)  # a file still growing stops at the cap + 1
         if len(data) > max_bytes:
-            raise FolderRefused(self.relative, "too_large", too_large_reason(self.relative, len(data), max_bytes))
+            raise FolderRefused(
+                self.relative, DocState.TOO_LARGE, too_large_reason(self.relative, len(data), max_bytes)
+            )
         return data
 
 

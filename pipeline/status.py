@@ -10,6 +10,7 @@ from typing import Any
 
 from pipeline.checks import run_warnings
 from pipeline.config import Config
+from pipeline.db.states import ActionKind
 from pipeline.display import shown
 from pipeline.failures import failures
 from pipeline.store import Store
@@ -47,8 +48,9 @@ def collect(config: Config) -> dict[str, Any]:
             for r in store.query(
                 "SELECT c.id, c.name, c.company, i.status,"
                 " (SELECT COUNT(*) FROM suggestions s WHERE s.contact_id = c.id AND s.active = 1) AS suggestions,"
-                " (SELECT COUNT(*) FROM actions a WHERE a.contact_id = c.id AND a.action = 'sent') AS sent"
-                " FROM contacts c JOIN interviews i ON i.id = c.interview_id ORDER BY i.date DESC, c.name"
+                " (SELECT COUNT(*) FROM actions a WHERE a.contact_id = c.id AND a.action = ?) AS sent"
+                " FROM contacts c JOIN interviews i ON i.id = c.interview_id ORDER BY i.date DESC, c.name",
+                (ActionKind.SENT,),
             )
         ]
         runs = []

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.db.states import DocState, RunStatus, SourceState
 from pipeline.errors import LockedError
 
 # Each entry migrates the schema from version N to N+1; never edit a shipped entry, append.
@@ -274,14 +275,15 @@ class Store:
     # -- sources ------------------------------------------------------------------------------
     def sources_with_counts(self, *, include_removed: bool = True) -> list[dict[str, Any]]:
         """Every source with its health and how many extracted documents it holds (status and report)."""
-        where = "" if include_removed else " WHERE COALESCE(s.state, '') != 'removed'"
+        where = "" if include_removed else " WHERE COALESCE(s.state, '') != ?"
         return [
             dict(r)
             for r in self.query(
                 "SELECT s.id, s.kind, COALESCE(s.title, s.location) AS title, s.location, s.state, s.reason,"
                 " s.consecutive_failures, s.last_attempt_at, s.last_ok_at, s.next_attempt_on, s.disabled_at,"
-                " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = 'extracted') AS documents"
-                f" FROM sources s{where} ORDER BY s.kind, title"
+                " (SELECT COUNT(*) FROM documents d WHERE d.source_id = s.id AND d.state = ?) AS documents"
+                f" FROM sources s{where} ORDER BY s.kind, title",
+                (DocState.EXTRACTED,) if include_removed else (DocState.EXTRACTED, SourceState.REMOVED),
             )
         ]
 
@@ -329,8 +331,10 @@ class Store:
     def start_run(self, started_at: str) -> int:
         with self.db:
             # Callers hold the workspace lock, so a run still marked running was killed mid-way.
-            self.db.execute("UPDATE runs SET status = 'killed' WHERE status = 'running'")
-            cursor = self.db.execute("INSERT INTO runs (started_at, status) VALUES (?, 'running')", (started_at,))
+            self.db.execute("UPDATE runs SET status = ? WHERE status = ?", (RunStatus.KILLED, RunStatus.RUNNING))
+            cursor = self.db.execute(
+                "INSERT INTO runs (started_at, status) VALUES (?, ?)", (started_at, RunStatus.RUNNING)
+            )
         return int(cursor.lastrowid or 0)
 
     def finish_run(

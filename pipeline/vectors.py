@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import EmbedSettings
+from pipeline.db import passages as passage_rows
+from pipeline.db.states import DocState
 from pipeline.embed import Embedder
 from pipeline.passages import passages, text_sha
 from pipeline.rank import DOC_COLUMNS
@@ -57,19 +59,16 @@ def embed_frame(batch: pd.DataFrame, embedder: Embedder) -> pd.DataFrame:
 def cut_passages(store: Store, settings: EmbedSettings) -> int:
     """(Re)cut passages for documents whose text changed since they were last cut."""
     rows = store.query(
-        "SELECT d.id, d.title, d.text, d.text_sha FROM documents d WHERE d.state = 'extracted'"
-        " AND d.text_sha IS NOT (SELECT p.text_sha FROM passages p WHERE p.doc_id = d.id AND p.idx = 0)"
+        "SELECT d.id, d.title, d.text, d.text_sha FROM documents d WHERE d.state = ?"
+        " AND d.text_sha IS NOT (SELECT p.text_sha FROM passages p WHERE p.doc_id = d.id AND p.idx = 0)",
+        (DocState.EXTRACTED,),
     )
     for start in range(0, len(rows), BATCH):
         chunk = [dict(r) for r in rows[start : start + BATCH]]
         batch = pd.DataFrame(chunk, columns=["id", "title", "text", "text_sha"])
         cut = passage_frame(batch, settings)
         with store.transaction():
-            store.db.executemany("DELETE FROM passages WHERE doc_id = ?", [(d,) for d in batch["id"]])
-            store.db.executemany(
-                "INSERT INTO passages (doc_id, idx, text, sha, text_sha) VALUES (?, ?, ?, ?, ?)",
-                cut.itertuples(index=False, name=None),
-            )
+            passage_rows.replace(store, batch["id"], cut.itertuples(index=False, name=None))
     return len(rows)
 
 
@@ -82,9 +81,9 @@ def missing_texts(store: Store, model: str, texts: dict[str, str]) -> dict[str, 
 def passage_texts_without_vectors(store: Store, model: str) -> dict[str, str]:
     rows = store.query(
         "SELECT p.sha, p.text FROM passages p JOIN documents d ON d.id = p.doc_id"
-        " WHERE d.state = 'extracted' AND NOT EXISTS"
+        " WHERE d.state = ? AND NOT EXISTS"
         " (SELECT 1 FROM vectors v WHERE v.model = ? AND v.sha = p.sha)",
-        (model,),
+        (DocState.EXTRACTED, model),
     )
     return {r["sha"]: r["text"] for r in rows}
 
@@ -118,7 +117,8 @@ def load_corpus(store: Store, model: str) -> Corpus:
             for r in store.query(
                 "SELECT d.id, d.title, d.url, d.source_id, COALESCE(s.title, s.location) AS source_title,"
                 " d.published, d.words, d.text, d.kind FROM documents d JOIN sources s ON s.id = d.source_id"
-                " WHERE d.state = 'extracted' ORDER BY d.id"
+                " WHERE d.state = ? ORDER BY d.id",
+                (DocState.EXTRACTED,),
             )
         ],
         columns=list(DOC_COLUMNS),

@@ -24,6 +24,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from pipeline.db.states import DocState
 from pipeline.extract import Extracted, extract
 from pipeline.feeds import FEED_FAILED, FEED_PARSED, FeedRefused, ParsedFeed, parse_feed
 
@@ -92,7 +93,7 @@ def _worker_main(conn: multiprocessing.connection.Connection, memory_bytes: int)
         if message is None:
             return
         key, path, kind, url, max_entries = message
-        failed = FEED_FAILED if kind == FEED else "extract_failed"
+        failed = FEED_FAILED if kind == FEED else DocState.EXTRACT_FAILED
         feed: ParsedFeed | None = None
         try:
             body = Path(path).read_bytes()
@@ -121,7 +122,7 @@ def _doing(kind: str) -> str:
 
 
 def _failed_state(kind: str) -> str:
-    return FEED_FAILED if kind == FEED else "extract_failed"
+    return FEED_FAILED if kind == FEED else DocState.EXTRACT_FAILED
 
 
 def _detach_from_parent(keep: int) -> None:
