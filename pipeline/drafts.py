@@ -100,8 +100,13 @@ ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b")
 _BYLINE = re.compile(r"^(?:By|Written by|Posted by|Published|Updated|Posted)\s+[A-Z0-9]")
 _HEADING_START = re.compile(
     r"^(?:Abstract|Introduction|Summary|Conclusions?|Background|Methods?|Results|Discussion|Overview|Keywords"
-    r"|Key takeaways|TL;DR|Table \d+|Figure \d+|Fig\. ?\d+)\b"
+    r"|Key takeaways|TL;DR|Table \d+|Figure \d+|Fig\. ?\d+)\b",
+    flags=re.I,
 )
+# A section label in capitals run into the sentence it heads ("CONCLUSIONS Antibiotic prescriptions ...",
+# "OBJECTIVE To assess ..."), as abstracts print them: an all-caps word of four letters or more and
+# then a capitalised one. (An acronym that starts a sentence is followed by a lower-case word.)
+_CAPS_LABEL = re.compile(r"^[A-Z]{4,}:?\s+[A-Z][a-z]")
 _BOILERPLATE = re.compile(
     r"\b(?:photo|image|picture|credit|caption|illustration)s?\s*:|\b(?:photo|image) credits?\b"
     r"|\bsubscri(?:be|ption)\b|\bcookies?\b"
@@ -161,7 +166,7 @@ def shape_problem(sentence: str) -> str | None:
         return "holds a date line"
     if _BYLINE.match(bare):
         return "a byline"
-    if _HEADING_START.match(bare):
+    if _HEADING_START.match(bare) or _CAPS_LABEL.match(bare):
         return "starts with a heading"
     if "|" in sentence or "\t" in sentence:
         return "a table row"
@@ -177,10 +182,12 @@ def shape_problem(sentence: str) -> str | None:
     for before, word in itertools.pairwise(words):
         if word in _STARTERS and before[-1].isalnum():
             return f"a heading runs into it (before {word!r})"
-    if sentence.count('"') % 2 or sentence.count("(") != sentence.count(")"):
-        return "unbalanced quotes or brackets"
-    if sentence.count("\u201c") != sentence.count("\u201d"):
-        return "unbalanced quotes"
+    if sentence.count("(") != sentence.count(")"):
+        return "unbalanced brackets"
+    # The draft puts the sentence in double quotes: one holding its own would read as two quotes
+    # (and a quote ending mid-sentence), and changing its marks would no longer quote the article.
+    if any(mark in sentence for mark in '"\u201c\u201d'):
+        return "holds quotation marks of its own"
     return None
 
 

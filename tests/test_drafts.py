@@ -160,7 +160,7 @@ def test_no_draft_holds_an_iso_date() -> None:
 GOOD = [
     "Organizations invest heavily in data quality tooling yet struggle to say whether their pipelines are reliable.",
     "Some spend resists tagging: shared networking, data transfer, support charges, and some managed services.",
-    '"We had no idea the assay had changed," the lead engineer said, "until the alerts stopped firing entirely."',
+    "HIV testing rates rose in every district once the clinics offered results on the same day as the visit.",
     "40% of the teams we spoke with had no owner for a model once it had been deployed to the wards.",
 ]
 BAD = [
@@ -169,6 +169,12 @@ BAD = [
     "A Maturity Model for Data Quality Testing... Osvaldo Reinholt, Research Digest: White Papers, October 29, 2026 "
     "Abstract Organizations invest heavily in data quality tooling.",
     "Deal with what cannot be tagged Some spend resists tagging: shared networking, data transfer, support charges.",
+    # A capitalised section label run into the sentence, as SciFact abstracts print them.
+    "CONCLUSIONS Antibiotic prescriptions for childhood infections in primary care often result from doubt.",
+    "OBJECTIVE To assess whether home blood pressure readings lead to better control than readings taken in clinic.",
+    # Quotation marks of its own: inside the draft's quote it would read as two quotes.
+    '"We had no idea the assay had changed," the lead engineer said, "until the alerts stopped firing entirely."',
+    "Clinicians described a 'just in case' habit that parents called \u201creassuring\u201d in most interviews.",
     "and that nobody noticed the drift for weeks after the lab system changed its units without telling anyone.",
     "By Ravi Castellanos and the editors of the journal, with reporting from our correspondents in three cities.",
     "Photo: a nurse checks a deterioration alert on the ward's central monitor during the night shift in March.",
