@@ -116,6 +116,10 @@ class RankSettings:
     # Of one story's articles scoring within `story_margin` (a share) of its best, the longest stands
     # for it: a gap that small is no more than the freshness nudge, so completeness decides.
     story_margin: float = 0.10
+    # A listed interest is read with what the notes say about the person: its query vector is the
+    # blend (1 - notes_weight) * interest + notes_weight * notes (0: the interest alone). Measured on
+    # benchmarks/gift_eval (README, design notes): 0.5, the even blend, in the flat top of the curve.
+    notes_weight: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,7 +430,7 @@ def load(path: Path) -> Config:
     for key in ("ann_nprobe", "ann_candidates"):
         if getattr(rank, key) < 1:
             raise _fail(path, text, "rank", key, "must be at least 1")
-    for key in ("relative_floor", "story_cosine", "story_title_overlap"):
+    for key in ("relative_floor", "story_cosine", "story_title_overlap", "notes_weight"):
         if not 0 <= getattr(rank, key) <= 1:
             raise _fail(path, text, "rank", key, "must be between 0 and 1")
     if rank.story_days < 0:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 
 import pandas as pd
 
-from pipeline import frames, ingest, pages, profile, vectors
+from pipeline import frames, ingest, notes_context, pages, profile, vectors
 from pipeline.config import Config
 from pipeline.context import Context, Engine, rank_inputs
 from pipeline.errors import ConfigError
@@ -62,8 +62,7 @@ class LocalEngine:
     def embed(self, ctx: Context) -> Counter[str]:
         cut = vectors.cut_passages(ctx.store, ctx.config.embed)
         texts = vectors.passage_texts_without_vectors(ctx.store, ctx.model)
-        interests = {vectors.text_sha(r["text"]): r["text"] for r in ctx.store.query("SELECT text FROM interests")}
-        texts.update(vectors.missing_texts(ctx.store, ctx.model, interests))
+        texts.update(vectors.missing_texts(ctx.store, ctx.model, notes_context.query_texts(ctx.store)))
         embedded = 0
         if texts:
             embedder = ctx.checked_embedder()
