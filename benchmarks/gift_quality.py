@@ -5,10 +5,11 @@ repository): every abstract becomes an article page in an RSS feed of 50 entries
 workspace's raw archive (fetch.offline = true, so nothing touches the network), each published at
 a deterministic moment within the 60 days before NOW. A few abstracts judged useful are also
 carried by a second outlet under their own headline (a syndicated copy: the same story twice),
-so the one-story-once rule has something to catch. The interviews of benchmarks/gift_eval/interviews/
-are copied in with their dates moved relative to NOW. Then the real pipeline runs with the real
-model and default settings (`pipeline.runner.run(load(config), now=NOW)`), and the active lists
-are scored against benchmarks/gift_eval/judgments.json, which were made before any output was seen.
+so the one-story-once rule has something to catch. The interviews of the evaluation folder (--eval:
+benchmarks/gift_eval, the development set, by default; benchmarks/gift_eval_b is the held-out
+confirmation set) are copied in from its interviews/ with their dates moved relative to NOW. Then the
+real pipeline runs with the real model and default settings (`pipeline.runner.run(load(config), now=NOW)`),
+and the active lists are scored against that folder's judgments.json, made before any output was seen.
 
 Figures (targets of issue 13 in brackets):
   served        share of judged interests with at least one article judged useful for that interest
@@ -24,6 +25,7 @@ Run from the repository root (about 10 minutes on 2 busy cores; most of it embed
   .venv/bin/python benchmarks/gift_quality.py
   .venv/bin/python benchmarks/gift_quality.py --json > /tmp/gift_quality.json
   .venv/bin/python benchmarks/gift_quality.py --keep /tmp/gift_ws     # keep the workspace to inspect
+  .venv/bin/python benchmarks/gift_quality.py --eval benchmarks/gift_eval_b   # the held-out set
 """
 
 from __future__ import annotations
@@ -169,12 +171,17 @@ def shift_dates(text: str, days: int) -> str:
 
 
 def build_workspace(
-    folder: Path, corpus: list[dict[str, str]], syndicate: Sequence[str], now: dt.datetime = NOW
+    folder: Path,
+    corpus: list[dict[str, str]],
+    syndicate: Sequence[str],
+    now: dt.datetime = NOW,
+    interviews_from: Path = EVAL / "interviews",
 ) -> Path:
     """Write a workspace (feeds and pages in its raw archive, interviews, gifts.toml) under `folder`.
 
-    Returns the gifts.toml path. The config sets only what an offline evaluation needs: the feeds,
-    `fetch.offline` and the workspace name; everything else is the pipeline's default.
+    Returns the gifts.toml path. The interviews are copied from `interviews_from` (an evaluation folder's
+    interviews/). The config sets only what an offline evaluation needs: the feeds, `fetch.offline` and the
+    workspace name; everything else is the pipeline's default.
     """
     folder.mkdir(parents=True, exist_ok=True)
     archive = Archive(folder / "data" / "raw")
@@ -209,7 +216,7 @@ def build_workspace(
     interviews = folder / "interviews"
     interviews.mkdir(exist_ok=True)
     days = (now.date() - REFERENCE_DAY).days
-    for path in sorted((EVAL / "interviews").glob("*.md")):
+    for path in sorted(interviews_from.glob("*.md")):
         (interviews / path.name).write_text(shift_dates(path.read_text(encoding="utf-8"), days), encoding="utf-8")
     config = folder / "gifts.toml"
     config.write_text(
@@ -271,6 +278,13 @@ def read_store(store: Any) -> dict[str, Any]:
         "duplicates": int(store.scalar("SELECT COUNT(*) FROM documents WHERE duplicate_of IS NOT NULL") or 0),
     }
     return {"contacts": contacts, "suggestions": rows, "inferred": inferred, "counts": counts}
+
+
+def default_show(judgments: dict[str, Any]) -> str:
+    """Whose drafts to print when --show is not given: the first person with the most judged interests
+    (Nina Patel in benchmarks/gift_eval, the one person there with two)."""
+    people = Counter(interest["person"] for interest in judgments["interests"])
+    return max(people, key=lambda person: people[person]) if people else ""
 
 
 def score(state: dict[str, Any], judgments: dict[str, Any], syndicated: Sequence[str]) -> dict[str, Any]:
@@ -482,7 +496,13 @@ def print_text(result: dict[str, Any], show: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SCIFACT, help="a BEIR SciFact folder (corpus.jsonl)")
-    parser.add_argument("--judgments", type=Path, default=EVAL / "judgments.json")
+    parser.add_argument(
+        "--eval",
+        type=Path,
+        default=EVAL,
+        help="the evaluation folder: its interviews/ and judgments.json (default: benchmarks/gift_eval)",
+    )
+    parser.add_argument("--judgments", type=Path, help="judgments to score against (default: EVAL/judgments.json)")
     parser.add_argument("--keep", type=Path, help="build the workspace here and keep it (default: a temporary folder)")
     parser.add_argument("--no-syndicate", action="store_true", help="no syndicated copies of useful abstracts")
     parser.add_argument(
@@ -490,7 +510,9 @@ def main() -> None:
         action="store_true",
         help="with --keep: run again on the kept workspace (stages redo only what is missing)",
     )
-    parser.add_argument("--show", default="Nina Patel", help="whose drafts to print in every tone")
+    parser.add_argument(
+        "--show", help="whose drafts to print in every tone (default: the first person with the most judged interests)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--save", type=Path, help="also write the JSON object to this file")
     args = parser.parse_args()
@@ -500,7 +522,7 @@ def main() -> None:
     from pipeline.store import Store
 
     corpus = load_corpus(args.data)
-    judgments = load_judgments(args.judgments)
+    judgments = load_judgments(args.judgments or args.eval / "judgments.json")
     syndicate = [] if args.no_syndicate else syndicated_ids(judgments, {d["_id"]: d for d in corpus})
     with tempfile.TemporaryDirectory(prefix="gift_quality_") as tmp:
         folder = args.keep or Path(tmp) / "workspace"
@@ -509,8 +531,8 @@ def main() -> None:
         else:
             if args.keep and folder.exists():
                 shutil.rmtree(folder)
-            config_path = build_workspace(folder, corpus, syndicate)
-        log(f"workspace: {folder} ({len(corpus)} abstracts, {len(syndicate)} syndicated copies)")
+            config_path = build_workspace(folder, corpus, syndicate, interviews_from=args.eval / "interviews")
+        log(f"workspace: {folder} ({len(corpus)} abstracts, {len(syndicate)} syndicated copies; eval {args.eval})")
         config = load(config_path)
         started = time.perf_counter()
         errors: list[str] = []
@@ -553,7 +575,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1, ensure_ascii=False))
     else:
-        print_text(result, args.show)
+        print_text(result, args.show or default_show(judgments))
 
 
 if __name__ == "__main__":

@@ -284,7 +284,7 @@ def load(path: Path) -> Config:
     for key in ("ann_nprobe", "ann_candidates"):
         if getattr(rank.retrieval, key) < 1:
             raise _fail(path, text, "rank", key, "must be at least 1")
-    for key in ("relative_floor", "story_cosine", "story_title_overlap"):
+    for key in ("relative_floor", "story_cosine", "story_title_overlap", "notes_weight"):
         if not 0 <= getattr(rank, key) <= 1:
             raise _fail(path, text, "rank", key, "must be between 0 and 1")
     if rank.story_days < 0:

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Protocol
 
 import httpx
+import numpy as np
 
-from pipeline import feedback, history, pages, rank_frames, vectors
+from pipeline import feedback, history, notes_context, pages, rank_frames, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config
 from pipeline.db.states import DocState
@@ -171,6 +172,20 @@ def feedback_model(ctx: Context) -> feedback.FeedbackModel | None:
     return model if model.used else None
 
 
+def in_context(interest: np.ndarray, notes: np.ndarray | None, weight: float) -> np.ndarray:
+    """A listed interest's query vector read with what the notes say about the person.
+
+    The normalised blend (1 - weight) * interest + weight * notes: cosine against it ranks an article
+    on the person's concern within the field above one merely on the field. An inferred interest is
+    already a phrase of those notes, so it is used as it is (as is an interest without notes).
+    """
+    if notes is None or weight <= 0:
+        return interest
+    blend = (1.0 - weight) * interest + weight * notes
+    norm = float(np.linalg.norm(blend))
+    return (blend / norm).astype(np.float32) if norm > 0 else interest
+
+
 def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -> rank_frames.RankInputs:
     """Everything the rank stage needs besides the contacts, built once per run by either engine."""
     index = HybridIndex(
@@ -181,10 +196,13 @@ def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -
         settings=ctx.config.rank.retrieval,
     )
     wanted = {i.id: vectors.text_sha(i.text) for c in contacts for i in c.interests}
-    cached = ctx.store.vectors(ctx.model, wanted.values())
-    missing = [i for i, sha in wanted.items() if sha not in cached]
+    about = {c: vectors.text_sha(t) for c, t in notes_context.notes_about(ctx.store, [c.id for c in contacts]).items()}
+    cached = ctx.store.vectors(ctx.model, {*wanted.values(), *about.values()})
+    missing = [i for i, sha in [*wanted.items(), *about.items()] if sha not in cached]
     if missing:
         raise GiftsError(f"{len(missing)} interests have no vectors yet: run `gifts embed` first")
+    notes = {c: cached[sha] for c, sha in about.items()}
+    weight = ctx.config.rank.notes_weight
     excluded = exclusions(ctx)
     model = feedback_model(ctx)
     settings = ctx.config.rank
@@ -200,7 +218,11 @@ def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -
         }
     return rank_frames.RankInputs(
         contacts={c.id: c for c in contacts},
-        interest_vectors={i: cached[sha] for i, sha in wanted.items()},
+        interest_vectors={
+            i.id: in_context(cached[wanted[i.id]], notes.get(c.id) if i.kind == "said" else None, weight)
+            for c in contacts
+            for i in c.interests
+        },
         index=index,
         corpus=corpus,
         excluded_docs=excluded.docs,

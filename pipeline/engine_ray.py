@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import dedupe, pages, profile, rank_frames, vectors
+from pipeline import dedupe, notes_context, pages, profile, rank_frames, vectors
 from pipeline.archive import Archive
 from pipeline.config import Config, EmbedSettings, FetchSettings
 from pipeline.context import Context, rank_inputs
@@ -376,9 +376,9 @@ def embed(ctx: Context) -> Counter[str]:
     todo = have[~have["sha"].isin(known)].drop_duplicates("sha")[["sha", "text"]]
     if not todo.empty:
         embed_passages(config, todo, ctx.model, _join(_vectors_path(config, ctx.model), tag))
-    # Interests are few and also needed by the driver's profile stage: cached in the store.
-    interests = {vectors.text_sha(r["text"]): r["text"] for r in ctx.store.query("SELECT text FROM interests")}
-    missing = vectors.missing_texts(ctx.store, ctx.model, interests)
+    # Interests (and the notes about each person) are few and also needed by the driver's profile
+    # stage: cached in the store.
+    missing = vectors.missing_texts(ctx.store, ctx.model, notes_context.query_texts(ctx.store))
     if missing:
         vectors.embed_texts(ctx.store, ctx.checked_embedder(), missing)
     return Counter({"passaged": len(to_cut), "embedded": len(todo) + len(missing)})

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 
 import pandas as pd
 
-from pipeline import ingest, pages, profile, rank_frames, vectors
+from pipeline import ingest, notes_context, pages, profile, rank_frames, vectors
 from pipeline.config import Config
 from pipeline.context import Context, Engine, rank_inputs
 from pipeline.db import documents
@@ -63,8 +63,7 @@ class LocalEngine:
     def embed(self, ctx: Context) -> Counter[str]:
         cut = vectors.cut_passages(ctx.store, ctx.config.embed)
         texts = vectors.passage_texts_without_vectors(ctx.store, ctx.model)
-        interests = {vectors.text_sha(r["text"]): r["text"] for r in ctx.store.query("SELECT text FROM interests")}
-        texts.update(vectors.missing_texts(ctx.store, ctx.model, interests))
+        texts.update(vectors.missing_texts(ctx.store, ctx.model, notes_context.query_texts(ctx.store)))
         embedded = 0
         if texts:
             embedder = ctx.checked_embedder()

@@ -130,6 +130,10 @@ class RankSettings:
     # Of one story's articles scoring within `story_margin` (a share) of its best, the longest stands
     # for it: a gap that small is no more than the freshness nudge, so completeness decides.
     story_margin: float = 0.10
+    # A listed interest is read with what the notes say about the person: its query vector is the
+    # blend (1 - notes_weight) * interest + notes_weight * notes (0: the interest alone). Measured on
+    # benchmarks/gift_eval (README, design notes): 0.5, the even blend, in the flat top of the curve.
+    notes_weight: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)

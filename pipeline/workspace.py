@@ -88,6 +88,7 @@ COMMENTS = {
     "rank.story_days": "articles published further apart are never one story",
     "rank.min_coverage": "share of an interest's words (IDF-weighted) a suggestion must hold (0: off)",
     "rank.story_margin": "of one story's articles this close to its best score, the longest stands for it",
+    "rank.notes_weight": "share of what the notes say about a person in a listed interest's query (0: interest alone)",
     "interests.infer": "also infer interests from the notes",
     "interests.max_inferred": "inferred interests kept per person",
     "interests.inferred_weight": "an inferred interest's score counts this much (a listed one counts 1)",

@@ -7,10 +7,11 @@ are close (cosine >= --pair-cosine), as candidates for the same-story judgment.
 
 Nothing it writes goes into the repository: the pools (with titles and abstracts, to read) go to
 --out, a temporary folder by default. Only the judgments, made from reading them, are committed
-(benchmarks/gift_eval/judgments.json).
+(benchmarks/gift_eval/judgments.json, or the judgments.json beside the --interviews folder).
 
 Run from the repository root:
   .venv/bin/python benchmarks/gift_eval/pool.py --out /tmp/gift_pool
+  .venv/bin/python benchmarks/gift_eval/pool.py --interviews benchmarks/gift_eval_b/interviews --out /tmp/gift_pool_b
   .venv/bin/python benchmarks/gift_eval/pool.py --query "artemisinin resistance in malaria"   # explore
 """
 
@@ -109,10 +110,18 @@ def describe(doc: dict[str, str], found: str, vector: np.ndarray, query: np.ndar
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SCIFACT)
+    parser.add_argument(
+        "--interviews",
+        type=Path,
+        default=INTERVIEWS,
+        help="the interview files to pool for (or an evaluation folder holding interviews/)",
+    )
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "gift_pool")
     parser.add_argument("--query", action="append", help="explore: print the pool of this query and stop (repeatable)")
     parser.add_argument("--pair-cosine", type=float, default=0.75)
     args = parser.parse_args()
+    if (args.interviews / "interviews").is_dir():  # given the evaluation folder rather than its interviews
+        args.interviews = args.interviews / "interviews"
     args.out.mkdir(parents=True, exist_ok=True)
     docs = load_corpus(args.data)
     pooler = Pooler(docs, args.out / "vectors.npy")
@@ -126,7 +135,7 @@ def main() -> None:
                 print(f"{d['_id']:>10} {found:11s} {cosine:.2f} {len(d['text'].split()):4d}w {d['title'][:110]}")
         return
     summary: list[dict[str, Any]] = []
-    for n, row in enumerate(listed_interests(INTERVIEWS)):
+    for n, row in enumerate(listed_interests(args.interviews)):
         if row["status"] not in ("active", "offer"):
             continue  # a filled or rejected interview must get nothing: nothing to judge
         q = np.asarray(pooler.embedder.encode([row["interest"]]), dtype=np.float32)[0]
