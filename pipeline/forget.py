@@ -32,6 +32,7 @@ from pipeline.interviews import (
     quote_for,
     sentences,
 )
+from pipeline.notes_context import notes_about
 from pipeline.scrub import MARK, Person
 from pipeline.store import Store
 
@@ -278,6 +279,8 @@ def erase(store: Store, config: Config, contact_id: str, now: dt.datetime) -> li
     for found in redacted.values():
         dropped |= found.sentences
     theirs = store.query("SELECT text, snippet, quote FROM interests WHERE contact_id = ?", (contact_id,))
+    # The vector of what the notes said about them (the rank stage's context) goes with their interests'.
+    their_notes = {text_sha(t) for t in notes_about(store, [contact_id]).values()}
     others = store.query(
         "SELECT i.*, c.name, c.interview_id FROM interests i JOIN contacts c ON c.id = i.contact_id"
         " WHERE i.contact_id != ?",
@@ -290,7 +293,7 @@ def erase(store: Store, config: Config, contact_id: str, now: dt.datetime) -> li
     with store.transaction():
         counts = erasure.erase_contact(store, contact_id)
         still_used = {text_sha(r["text"]) for r in store.query("SELECT text FROM interests")}
-        erasure.erase_vectors(store, {text_sha(r["text"]) for r in theirs} - still_used)
+        erasure.erase_vectors(store, ({text_sha(r["text"]) for r in theirs} | their_notes) - still_used)
         for interview_id, found in redacted.items():
             people.redact_notes(store, interview_id, found.notes)
         changed = _redact_rows(store, others, redacted, notes, in_store)

@@ -240,3 +240,17 @@ def test_redact_notes_keeps_other_people_and_layout() -> None:
     assert "Panel of two Tom said the lag doubles nightly." in out.sentences
     elsewhere = redact_notes("Ada met Tom O'Becker once. Ada likes Go.", ["Ada Byte"], [], [Person("t", NAME)])
     assert elsewhere.notes == f"{MARK} Ada likes Go."
+
+
+def test_the_vector_of_what_the_notes_said_about_him_goes_too(ws: Path) -> None:
+    """The rank stage embeds the notes about each person (pipeline/notes_context.py): his is erased."""
+    from pipeline.notes_context import notes_about
+    from pipeline.vectors import text_sha
+
+    config = load(ws)
+    with Store(config.paths.store) as store:
+        his = text_sha(notes_about(store, [TOM])[TOM])
+        assert store.scalar("SELECT COUNT(*) FROM vectors WHERE sha = ?", (his,))  # embedded by the run
+    _forget(ws)
+    with Store(config.paths.store) as store:
+        assert not store.scalar("SELECT COUNT(*) FROM vectors WHERE sha = ?", (his,))
