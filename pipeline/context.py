@@ -195,14 +195,18 @@ def rank_inputs(ctx: Context, corpus: vectors.Corpus, contacts: list[Contact]) -
         corpus.passage_doc,
         settings=ctx.config.rank.retrieval,
     )
+    weight = ctx.config.rank.notes_weight
     wanted = {i.id: vectors.text_sha(i.text) for c in contacts for i in c.interests}
-    about = {c: vectors.text_sha(t) for c, t in notes_context.notes_about(ctx.store, [c.id for c in contacts]).items()}
+    about = (
+        {c: vectors.text_sha(t) for c, t in notes_context.notes_about(ctx.store, [c.id for c in contacts]).items()}
+        if weight > 0
+        else {}
+    )
     cached = ctx.store.vectors(ctx.model, {*wanted.values(), *about.values()})
     missing = [i for i, sha in [*wanted.items(), *about.items()] if sha not in cached]
     if missing:
-        raise GiftsError(f"{len(missing)} interests have no vectors yet: run `gifts embed` first")
+        raise GiftsError(f"{len(missing)} interests or notes have no vectors yet: run `gifts embed` first")
     notes = {c: cached[sha] for c, sha in about.items()}
-    weight = ctx.config.rank.notes_weight
     excluded = exclusions(ctx)
     model = feedback_model(ctx)
     settings = ctx.config.rank

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipeline.interviews import attribute
+from pipeline.passages import text_sha
 from pipeline.store import Store
-from pipeline.vectors import text_sha
 
 
 def notes_about(store: Store, contact_ids: Iterable[str] | None = None) -> dict[str, str]:
