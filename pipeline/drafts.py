@@ -12,6 +12,7 @@ not at all; dates read as people write them.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import importlib.resources
@@ -40,6 +41,16 @@ RETIRED_DEFAULTS = frozenset(
 )
 QUOTE_MIN_WORDS = 12
 QUOTE_MAX_WORDS = 40
+
+
+# A quotation inside a quotation takes single marks: the title `Vitamin D: The "sunshine" vitamin.`
+# quoted in a draft reads "Vitamin D: The 'sunshine' vitamin.", not as three quotations.
+_NESTED = str.maketrans({'"': "'", "\u201c": "\u2018", "\u201d": "\u2019"})
+
+
+def nested(text: str) -> str:
+    """`text` as it reads inside double quotation marks: its own double marks become single ones."""
+    return text.translate(_NESTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,7 +432,7 @@ def note(
             day=human_day(interview_date, today),
             when=spoken_day(interview_date, today),
             interest=said,
-            gift=gift,
+            gift=None if gift is None else dataclasses.replace(gift, title=nested(gift.title)),
         )
     except jinja2.TemplateError as exc:
         where = getattr(exc, "filename", None) or name_

@@ -250,12 +250,15 @@ def extract(ctx: Context) -> Counter[str]:
     with ctx.store.transaction():
         for r in done.itertuples(index=False):
             # The text itself stays in the Parquet dataset; the store keeps what decides and explains.
+            # A text a local run stored earlier is cleared, or a later local run would pair it with
+            # the new text's hash (and never extract the document again).
             documents.mark_extracted(
                 ctx.store,
                 r.id,
                 {
                     "state": r.state,
                     "reason": rank_frames.text_or_none(r.reason),
+                    "text": None,
                     "text_sha": rank_frames.text_or_none(r.text_sha),
                     "words": int(r.words),
                     "kind": r.kind,

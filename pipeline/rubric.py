@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.drafts import ISO_DATE, article_sentences, quote_problem
+from pipeline.drafts import ISO_DATE, article_sentences, nested, quote_problem
 from pipeline.interviews import sentences as notes_sentences
 
 NOTES_RUN = 6  # this many words in a row shared with the notes is copying them
@@ -65,7 +65,7 @@ def check(
     failures: list[str] = []
     text = draft.strip()
     quotes = [a or b for a, b in _QUOTED.findall(text)]
-    quoted_sentences = [q for q in quotes if title is None or " ".join(q.split()) != " ".join(title.split())]
+    quoted_sentences = [q for q in quotes if title is None or " ".join(q.split()) != " ".join(nested(title).split())]
     outside = _QUOTED.sub('""', text)
 
     flat = " ".join(article.split()) if article else ""

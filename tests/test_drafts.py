@@ -300,3 +300,21 @@ def test_an_article_segmented_once_is_not_parsed_again(tmp_path: Path, monkeypat
         monkeypatch.setattr(language, "sentences_many", parse_again)
         assert drafts.article_quotes(item, cache=store) == first
     assert first[0].startswith("Consumer lag grows quietly")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("tone", TONES)
+def test_a_title_with_quotation_marks_of_its_own_is_quoted_with_single_marks_inside(kind: str, tone: str) -> None:
+    """Seen on a held-out evaluation: `Vitamin D: The "sunshine" vitamin.` read as three broken quotations."""
+    titled = [
+        ('Vitamin D: The "sunshine" vitamin.', "'sunshine'"),
+        ("The \u201cquiet\u201d drift", "\u2018quiet\u2019"),
+    ]
+    for title, inner in titled:
+        gift = Gift(title, GIFT.source, GIFT.url, WHY)
+        text = _note(environment(None), kind, tone, gift=gift)
+        assert inner in text
+        assert _failures(text, title=title) == []
+        # Without the nesting the rubric sees the broken quotations (the check can fail).
+        raw = text.replace(drafts.nested(title), title)
+        assert _failures(raw, title=title)

@@ -271,3 +271,22 @@ def test_a_workspace_of_local_files_gets_the_same_titles_and_lists_from_both_eng
     want, got = _suggestions(local_path), _suggestions(ray_path)
     assert want and [w[:3] for w in want] == [g[:3] for g in got]
     assert max(abs(w[3] - g[3]) for w, g in zip(want, got, strict=True)) < 2e-3
+
+
+def test_a_file_ray_extracts_again_is_not_read_with_its_old_text_after_a_switch_back(
+    cluster: None, tmp_path: Path
+) -> None:
+    """Local, then Ray after the file changed, then local again: the store never pairs the new text's
+    hash with the old text (Ray keeps texts in Parquet, so it clears the column it does not fill)."""
+    path = _copy_sample(tmp_path / "ws")
+    path.write_text(path.read_text(encoding="utf-8").replace('opml = ["sources.opml"]', "opml = []"), encoding="utf-8")
+    note = tmp_path / "ws" / "inbox" / "on-call-practices-data-teams-notes.txt"
+    run(load(path), now=NOW)
+    added = "A rotation that pairs each new engineer with a veteran for two weeks halved the pages that escalated."
+    note.write_text(note.read_text(encoding="utf-8") + "\n\n" + added + "\n", encoding="utf-8")
+    remote = run(load(path), now=NOW, engine="ray")
+    assert remote.counts["extracted"] == 1
+    run(load(path), now=NOW)
+    with sqlite3.connect(load(path).paths.store) as db:
+        texts = [t for (t,) in db.execute("SELECT text FROM documents WHERE text LIKE '%new engineer%'")]
+    assert len(texts) == 1 and added in texts[0]

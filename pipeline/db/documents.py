@@ -76,8 +76,8 @@ def mark_extracted(store: Store, doc_id: str, fields: Mapping[str, Any], at: str
     """An extraction's outcome, whichever engine ran it.
 
     Args:
-        fields: state, reason, text_sha, words, kind, title, and text when the store keeps the text
-            (the Ray engine keeps texts in its dataset: without a `text` key the column is left as it is).
+        fields: state, reason, text_sha, words, kind, title, and text (None where the text is kept
+            elsewhere: the Ray engine's dataset); without a `text` key the column is left as it is.
         seconds: how long the document held the run (its fetch and extraction); None leaves it as it is.
     """
     columns = ["state", "reason", *(["text"] if "text" in fields else []), "text_sha", "words", "kind", "title"]
