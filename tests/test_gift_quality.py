@@ -50,8 +50,15 @@ def test_the_interviews_are_valid_and_cover_the_cases_the_issue_asks_for() -> No
         assert re.search(r"\b(?:she|he|her|his)\b", interview.notes, flags=re.I)
 
 
-def test_every_listed_interest_of_an_open_interview_is_judged_and_every_pooled_abstract_has_a_label() -> None:
-    interviews = read_interviews(EVAL / "interviews")
+EVAL_SETS = sorted(p.parent for p in (ROOT / "benchmarks").glob("gift_eval*/judgments.json"))
+
+
+@pytest.mark.parametrize("folder", EVAL_SETS, ids=lambda p: p.name)
+def test_every_listed_interest_of_an_open_interview_is_judged_and_every_pooled_abstract_has_a_label(
+    folder: Path,
+) -> None:
+    interviews = read_interviews(folder / "interviews")
+    judgments = json.loads((folder / "judgments.json").read_text(encoding="utf-8"))
     listed = {
         (c.name, i.text)
         for iv in interviews
@@ -59,14 +66,14 @@ def test_every_listed_interest_of_an_open_interview_is_judged_and_every_pooled_a
         for c in iv.contacts
         for i in c.interests
     }
-    judged = {(i["person"], i["interest"]) for i in JUDGMENTS["interests"]}
-    assert judged == listed  # the filled interview is not judged: nothing may be suggested for it
-    for interest in JUDGMENTS["interests"]:
+    judged = {(i["person"], i["interest"]) for i in judgments["interests"]}
+    assert judged == listed  # a filled interview is not judged: nothing may be suggested for it
+    for interest in judgments["interests"]:
         labels = {j["doc"] for j in interest["judgments"]}
         assert set(interest["pooled"]) <= labels
         assert all(j["reason"].strip() and isinstance(j["useful"], bool) for j in interest["judgments"])
         assert any(j["useful"] for j in interest["judgments"])  # every judged interest can be served
-    assert "before" in JUDGMENTS["when"]
+    assert "before" in judgments["when"]
 
 
 def test_scoring_counts_useful_unjudged_repeats_and_the_filled_interview() -> None:
