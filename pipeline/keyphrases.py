@@ -18,7 +18,7 @@ from pipeline.config import InterestSettings
 from pipeline.embed import Embedder
 from pipeline.interviews import Contact, Interest, interest_id, quote_for
 
-METHOD = "noun-chunks/1"  # stored with the profile: a new method re-infers every interview
+METHOD = "noun-chunks/2"  # stored with the profile: a new method re-infers every interview (2: verbless clauses)
 MMR_DIVERSITY = 0.5
 MAX_CANDIDATES = 400
 MIN_WORDS, MAX_WORDS = 2, 6
@@ -41,7 +41,9 @@ EVALUATIVE = frozenset(
     additional right wrong proper busy""".split()
 )
 # Heads too vague to be a topic on their own, even with a modifier ("the next thing", "a kind").
-VAGUE_HEADS = frozenset("thing things stuff way ways lot lots kind kinds sort sorts bit bits deal part".split())
+VAGUE_HEADS = frozenset(
+    "thing things stuff way ways lot lots kind kinds sort sorts bit bits deal part one ones".split()
+)
 # Verbs that report a clause and (almost) never take a noun object. The small parser sometimes reads
 # the reported clause's verb as a noun: "said their assistant scores well on benchmarks".
 _REPORTING = frozenset(
@@ -54,6 +56,12 @@ _CATENATIVE = frozenset(
     continued finish finishes finished avoid avoids avoided enjoy enjoys enjoyed quit quits resume resumes
     resumed risk risks risked mind minds""".split()
 )
+# Words that open a clause of its own ("whether amitriptyline beats talking therapies", "what share of
+# hospital admissions alcohol causes"): such a clause has a finite verb, and where the tagger found
+# none it took that verb for a noun.
+_SUBORDINATORS = frozenset("whether if what which how why when where who whom that".split())
+_CLAUSE_VERBS = frozenset("VBZ VBP VBD MD VB".split())  # finite, or the base form of "how to tell"
+_OBJECT_START = frozenset("VBG DT PDT JJ JJR JJS RB PRP$ CD".split())  # "beats talking therapies", "cuts the"
 _CLAUSE_END = frozenset(",;:.!?()[]")
 _JOINERS = frozenset("/&+")  # inside a name: "CI/CD pipelines", "R&D budget"
 
@@ -96,6 +104,51 @@ def _verbs_read_as_nouns(sent: Any) -> set[int]:
         ]
         if suspects:
             out.add(max(suspects))
+    return out
+
+
+def _clauses_without_a_verb(sent: Any) -> set[int]:
+    """Heads of the chunks to drop: chunks holding the verb of a clause the tagger left without one.
+
+    A clause opened by a conjunction or wh-word (_SUBORDINATORS; "that" only as a conjunction, not in
+    "like that seen in") or by a reporting verb ("said") has a verb of its own. Where the tagger found
+    none up to the clause's end, it took the verb for a noun, and the chunk holding it is a clause, not
+    a topic:
+    - a chunk with a plural noun inside it ("PD-L1 staining predicts response": predicts);
+    - after a conjunction or wh-word, also the first chunk followed by a word that starts an object
+      ("whether amitriptyline beats talking therapies": beats) and the clause's last chunk ("what share
+      of hospital admissions alcohol causes", "why people on the same diet gain").
+    Where a bare noun (outside every chunk, or a chunk alone), neither the clause's first word nor its
+    last, is the misread verb ("that failing autophagy links many diseases", "that reprogramming
+    leaves behind coding mutations"), the chunks are its subject and object and stay. Trimming the verb would leave a
+    subject, not a topic ("hospital admissions alcohol"), so the chunk goes: no interest beats a
+    fragment. The reporting verb's other misreadings are trimmed by _verbs_read_as_nouns.
+    """
+    doc = sent.doc
+    chunks = list(sent.noun_chunks)
+    phrase_words = {t.i for c in chunks if len(c) > 1 for t in c}
+    out: set[int] = set()
+    for token in sent:
+        reporting = token.lower_ in _REPORTING and token.pos_ in ("VERB", "AUX")
+        opening = token.lower_ in _SUBORDINATORS and (token.lower_ != "that" or token.tag_ == "IN")
+        if not (reporting or opening):
+            continue
+        stretch: list[Any] = []
+        for later in doc[token.i + 1 : sent.end]:
+            if later.text in _CLAUSE_END or later.pos_ == "CCONJ":
+                break
+            stretch.append(later)
+        if not stretch or any(t.tag_ in _CLAUSE_VERBS for t in stretch):
+            continue
+        first, last = stretch[0].i, stretch[-1].i
+        if any(t.pos_ == "NOUN" and t.i not in phrase_words and first < t.i < last for t in stretch):
+            continue
+        inside = [c for c in chunks if c.end - 1 >= first and c.start <= last]
+        drop = [c for c in inside if any(t.tag_ == "NNS" and t.dep_ == "compound" for t in list(c)[:-1])]
+        if opening:
+            starts_object = [c for c in inside if c.end - 1 < last and doc[c.end].tag_ in _OBJECT_START]
+            drop += starts_object[:1] + inside[-1:]
+        out.update(c.root.i for c in drop)
     return out
 
 
@@ -161,7 +214,10 @@ def candidate_phrases(sentences: Sequence[str], names: Sequence[str]) -> dict[st
     for sentence, doc in zip(sentences, nlp.pipe([s[: language.MAX_CHARS] for s in sentences]), strict=True):
         for sent in doc.sents:
             misread = _verbs_read_as_nouns(sent)
+            verbless = _clauses_without_a_verb(sent)
             for chunk in sent.noun_chunks:
+                if chunk.root.i in verbless:
+                    continue
                 tokens = _trim(chunk, misread)
                 if tokens is None:
                     continue
