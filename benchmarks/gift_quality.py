@@ -6,8 +6,8 @@ workspace's raw archive (fetch.offline = true, so nothing touches the network), 
 a deterministic moment within the 60 days before NOW. A few abstracts judged useful are also
 carried by a second outlet under their own headline (a syndicated copy: the same story twice),
 so the one-story-once rule has something to catch. The interviews of the evaluation folder (--eval:
-benchmarks/gift_eval, the development set, by default; benchmarks/gift_eval_b and gift_eval_c were
-judged before any run, each a held-out confirmation until its first run) are copied in from its
+benchmarks/gift_eval, the development set, by default; benchmarks/gift_eval_b, _c and _d were judged
+before any run, each a held-out confirmation until its first run) are copied in from its
 interviews/ with their dates moved relative to NOW. Then the real pipeline runs with the real model and
 default settings (`pipeline.runner.run(load(config), now=NOW)`), and the active lists are scored
 against that folder's judgments.json, made before any output was seen.
@@ -431,6 +431,13 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
 
+def _print_suggestions(items: Sequence[dict[str, Any]]) -> None:
+    for i in items:
+        print(f"  {i['person']}: {i['score']:.3f} for {i['matched_interest']!r}: {i['title']}")
+    if not items:
+        print("  (none)")
+
+
 def print_text(result: dict[str, Any], show: str) -> None:
     s, r = result["scores"], result["rubric"]
     print(f"Gift quality on SciFact ({result['documents']} abstracts as articles, {len(result['tones'])} tones)")
@@ -471,16 +478,16 @@ def print_text(result: dict[str, Any], show: str) -> None:
             print(f"    {i['rank']}. {i['score']:.3f} {i['verdict']:<10} [{i['interest_kind']}] "
                   f"{i['matched_interest']!r}: {i['title'][:90]}{copy}")  # fmt: skip
     print("\nSuggested and judged NOT useful (title, score, interest):")
-    for i in s["not_useful"] or [{"title": "(none)", "score": 0, "matched_interest": "", "person": ""}]:
-        print(f"  {i['person']}: {i['score']:.3f} for {i['matched_interest']!r}: {i['title']}")
+    _print_suggestions(s["not_useful"])
     print("\nSuggested but unjudged (not in any pool for that person; not judged after the fact):")
-    for i in s["unjudged"] or [{"title": "(none)", "score": 0, "matched_interest": "", "person": ""}]:
-        print(f"  {i['person']}: {i['score']:.3f} for {i['matched_interest']!r}: {i['title']}")
+    _print_suggestions(s["unjudged"])
     if s["repeat_pairs"]:
         print("\nSame-story repeats:", ", ".join(f"{p['person']} #{p['ranks']}" for p in s["repeat_pairs"]))
     print("\nInferred interests the pipeline created:")
-    for i in result["inferred"] or [{"name": "(none)", "text": "", "weight": 0, "snippet": ""}]:
+    for i in result["inferred"]:
         print(f"  {i['name']}: {i['text']!r} (weight {i['weight']}) from: {i['snippet']!r}")
+    if not result["inferred"]:
+        print("  (none)")
     if r["available"] and r["failures"]:
         print("\nRubric failures:")
         for f in r["failures"]:

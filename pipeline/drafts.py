@@ -202,10 +202,21 @@ def shape_problem(sentence: str) -> str | None:
     return None
 
 
+def _same_words(a: str, b: str) -> bool:
+    return bool(a.strip()) and re.findall(r"\w+", a.lower()) == re.findall(r"\w+", b.lower())
+
+
 def best_quote(
-    sentences: Sequence[str], interest: str, passage: str | None = None, models_dir: Path | None = None
+    sentences: Sequence[str],
+    interest: str,
+    passage: str | None = None,
+    models_dir: Path | None = None,
+    title: str = "",
 ) -> str:
     """The quotable sentence (see `quote_problem`) that best matches `interest`, or "" when none shares a word.
+
+    A sentence that only repeats `title` (a page whose text opens with its headline) is not a line of
+    the article: the draft names the title already.
 
     Scored by the stemmed content words it shares with the interest (the lexical ranking's terms);
     a sentence inside the best passage (the one the embedding model matched) counts half a word
@@ -219,7 +230,7 @@ def best_quote(
     frequency = Counter(word for words in found for word in words)
     ranked = []
     for position, (sentence, shared) in enumerate(zip(sentences, found, strict=True)):
-        if not shared or shape_problem(sentence) is not None:
+        if not shared or shape_problem(sentence) is not None or _same_words(sentence, title):
             continue
         first = sentence.lstrip(_OPENING).split(maxsplit=1)[0].rstrip(",")
         score = len(shared) + (0.5 if sentence in near else 0.0) - (0.5 if first in _ANAPHORIC else 0.0)
@@ -246,8 +257,11 @@ def article_quotes(
     items: Sequence[tuple[str, str, str | None]],
     models_dir: Path | None = None,
     cache: SentenceCache | None = None,
+    titles: Sequence[str] | None = None,
 ) -> list[str]:
     """For each (article text, interest, best passage): the sentence to quote, or "" (see `best_quote`).
+
+    `titles`, aligned with `items`, are the articles' titles, which are never quoted as their lines.
 
     Each distinct text is segmented once, in one batch, by the language model (pipeline.language);
     with a `cache`, a text segmented by an earlier report or review page is not parsed again.
@@ -262,7 +276,11 @@ def article_quotes(
     if cache is not None and fresh:
         cache.put_sentences((_sha(text), found) for text, found in fresh.items() if text.strip())
     parsed.update(fresh)
-    return [best_quote(parsed[text], interest, passage, models_dir) for text, interest, passage in items]
+    named = titles if titles is not None else [""] * len(items)
+    return [
+        best_quote(parsed[text], interest, passage, models_dir, title)
+        for (text, interest, passage), title in zip(items, named, strict=True)
+    ]
 
 
 _SEGMENTED: OrderedDict[tuple[Path | None, str], list[str]] = OrderedDict()

@@ -36,6 +36,7 @@ def follow_ups(
     quotes = drafts.article_quotes(
         [(texts.get(s["doc_id"], ""), s["matched_interest"] or "", s["best_passage"]) for s in rows],
         cache=store,
+        titles=[s["title"] or "" for s in rows],
     )
     why_of = {s["id"]: quote for s, quote in zip(rows, quotes, strict=True)}
     for card in cards:

@@ -46,13 +46,13 @@ def check(
     Rules: the notes are not copied (no run of NOTES_RUN words of a notes sentence outside the
     candidate's own interest texts and text quoted from `article`) and never cited ("my notes");
     the person is addressed in the second person (you, your; no he/she/his/her outside quotes,
-    their name only in the greeting); each quoted text other than the title is one complete
-    sentence of the article as the segmenter cuts it, of 12 to 40 words, with no heading, byline,
-    date line or list in it (drafts.quote_problem); no ISO or numeric dates; a greeting line, body
-    paragraphs separated by blank lines (a line break inside one only before a link on its own
-    line) and a sign-off; no placeholders ([...], template syntax, "None", "Interviewer"), except
-    SIGNATURE_PLACEHOLDER as the last line when `signature` is empty, the setting that asks for it;
-    no doubled spaces or stray punctuation.
+    their name only in the greeting); the title is quoted once, never again as the key line; each
+    quoted text other than the title is one complete sentence of the article as the segmenter cuts
+    it, of 12 to 40 words, with no heading, byline, date line or list in it (drafts.quote_problem);
+    no ISO or numeric dates; a greeting line, body paragraphs separated by blank lines (a line break
+    inside one only before a link on its own line) and a sign-off; no placeholders ([...], template
+    syntax, "None", "Interviewer"), except SIGNATURE_PLACEHOLDER as the last line when `signature`
+    is empty, the setting that asks for it; no doubled spaces or stray punctuation.
 
     Args:
         notes: the interview's notes (the text after its front matter).
@@ -65,7 +65,9 @@ def check(
     failures: list[str] = []
     text = draft.strip()
     quotes = [a or b for a, b in _QUOTED.findall(text)]
-    quoted_sentences = [q for q in quotes if title is None or " ".join(q.split()) != " ".join(nested(title).split())]
+    named = " ".join(nested(title).split()) if title is not None else None
+    titled = [q for q in quotes if " ".join(q.split()) == named]
+    quoted_sentences = [q for q in quotes if " ".join(q.split()) != named]
     outside = _QUOTED.sub('""', text)
 
     flat = " ".join(article.split()) if article else ""
@@ -74,6 +76,8 @@ def check(
     failures += [f"cites the notes: {m.group()!r}" for m in _MY_NOTES.finditer(text)]
     failures += _person(text, outside, name)
     failures += _quotes(quoted_sentences, article, models_dir)
+    if len(titled) > 1:
+        failures.append("the title is quoted again as a line of the article")
     for found in ISO_DATE.findall(text):
         failures.append(f"a date written as {found!r}, not as people write it")
     failures += _layout(draft)

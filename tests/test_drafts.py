@@ -318,3 +318,27 @@ def test_a_title_with_quotation_marks_of_its_own_is_quoted_with_single_marks_ins
         # Without the nesting the rubric sees the broken quotations (the check can fail).
         raw = text.replace(drafts.nested(title), title)
         assert _failures(raw, title=title)
+
+
+def test_a_headline_the_page_repeats_as_its_first_sentence_is_not_quoted_as_its_key_line() -> None:
+    """Seen on a held-out evaluation: the key line of a draft was the article's own title."""
+    title = "Patent ductus arteriosus: are current neonatal treatment options better or worse than no treatment at all?"
+    body = "Treating a patent duct in very premature infants has not reduced death or lung disease in trials."
+    article = f"{title}\n\n{body}"
+    interest = "patent ductus arteriosus in preterm babies"
+    assert article_quotes([(article, interest, None)]) == [title]  # without the title, the headline wins
+    assert article_quotes([(article, interest, None)], titles=[title]) == [body]
+    assert best_quote([title], interest, title=title.upper()) == ""  # the same words, whatever the case
+
+
+@pytest.mark.parametrize("tone", TONES)
+def test_the_rubric_refuses_a_draft_whose_key_line_is_the_title(tone: str) -> None:
+    title = "Why Deployed Clinical Models Degrade Quietly and Which Signals Each Hospital Team Should Review Daily"
+    text = _note(environment(None), "follow_up", tone, gift=Gift(title, GIFT.source, GIFT.url, title))
+    assert "the title is quoted again as a line of the article" in _failures(text, title=title)
+    assert (
+        _failures(
+            _note(environment(None), "follow_up", tone, gift=Gift(title, GIFT.source, GIFT.url, WHY)), title=title
+        )
+        == []
+    )
