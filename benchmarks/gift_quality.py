@@ -6,8 +6,8 @@ workspace's raw archive (fetch.offline = true, so nothing touches the network), 
 a deterministic moment within the 60 days before NOW. A few abstracts judged useful are also
 carried by a second outlet under their own headline (a syndicated copy: the same story twice),
 so the one-story-once rule has something to catch. The interviews of the evaluation folder (--eval:
-benchmarks/gift_eval, the development set, by default; benchmarks/gift_eval_b, _c and _d were judged
-before any run, each a held-out confirmation until its first run) are copied in from its
+benchmarks/gift_eval, the development set, by default; benchmarks/gift_eval_b to _e were judged before
+any run, each a held-out confirmation until its first run) are copied in from its
 interviews/ with their dates moved relative to NOW. Then the real pipeline runs with the real model and
 default settings (`pipeline.runner.run(load(config), now=NOW)`), and the active lists are scored
 against that folder's judgments.json, made before any output was seen.
