@@ -120,9 +120,10 @@ def _clauses_without_a_verb(sent: Any) -> set[int]:
       of hospital admissions alcohol causes", "why people on the same diet gain").
     Where a bare noun (outside every chunk, or a chunk alone), neither the clause's first word nor its
     last, is the misread verb ("that failing autophagy links many diseases", "that reprogramming
-    leaves behind coding mutations"), the chunks are its subject and object and stay. Trimming the verb would leave a
-    subject, not a topic ("hospital admissions alcohol"), so the chunk goes: no interest beats a
-    fragment. The reporting verb's other misreadings are trimmed by _verbs_read_as_nouns.
+    leaves behind coding mutations"), the chunks are its subject and object and stay. Trimming the
+    verb would leave a subject, not a topic ("hospital admissions alcohol"), so the chunk goes: no
+    interest beats a fragment. The reporting verb's other misreadings are trimmed by
+    _verbs_read_as_nouns.
     """
     doc = sent.doc
     chunks = list(sent.noun_chunks)
