@@ -53,22 +53,11 @@ from pipeline.store import Store  # noqa: E402
 NOW = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
 SAMPLE = ROOT / "data" / "sample"
 FIXTURES = ROOT / "tests" / "fixtures" / "search"
-SERVICES = {
-    "arxiv": ("/arxiv/api/query", "arxiv.xml", "application/atom+xml; charset=utf-8"),
-    "hackernews": ("/hn/api/v1/search_by_date", "hackernews.json", "application/json; charset=utf-8"),
-    "crossref": ("/crossref/works", "crossref.json", "application/json;charset=utf-8"),
-    "googlenews": ("/news/rss/search", "googlenews.xml", "application/xml; charset=utf-8"),
-}
-PAGES = {
-    "blog.example.org/data-quality-checks": "data-reliability/02-silent-null-revenue-postmortem.md",
-    "engineering.example.com/blog/kafka-cdc-consumer-lag": "data-reliability/01-data-contracts-producers-will-sign.md",
-    "doi.org/10.5555/dpr.2026.77": "data-reliability/05-on-call-for-data-triage-practices.md",
-    "arxiv.org/pdf/2611.04417v1": "clinical-ml/04-postmortem-deterioration-model-drift.md",
-    "arxiv.org/pdf/2611.03982v2": "clinical-ml/09-hallucination-taxonomy-for-clinical-summaries.md",
-}
-ITEM_LINK = re.compile(
-    r"https?://(arxiv\.org|engineering\.example\.com|blog\.example\.org|doi\.org|news\.google\.com)/"
-)
+# The recordings' paths, item links and sample-article pages, shared with tests/test_cli_sources.py.
+RECORDINGS = json.loads((FIXTURES / "recordings.json").read_text(encoding="utf-8"))
+SERVICES: dict[str, list[str]] = RECORDINGS["services"]
+PAGES: dict[str, str] = RECORDINGS["pages"]
+ITEM_LINK = re.compile(RECORDINGS["item_link"])
 
 
 def page(title: str, paragraphs: list[str]) -> str:

@@ -234,24 +234,12 @@ def test_a_new_users_first_hour_from_an_empty_folder_to_a_report(
 
 SEARCH = ROOT / "tests" / "fixtures" / "search"
 SAMPLE_ARTICLES = ROOT / "data" / "sample" / "articles"
-# Each recorded answer, in its service's real format, at the path its base URL is set to.
-SEARCH_PATHS = {
-    "arxiv": ("/arxiv/api/query", "arxiv.xml", "application/atom+xml; charset=utf-8"),
-    "hackernews": ("/hn/api/v1/search_by_date", "hackernews.json", "application/json; charset=utf-8"),
-    "crossref": ("/crossref/works", "crossref.json", "application/json;charset=utf-8"),
-    "googlenews": ("/news/rss/search", "googlenews.xml", "application/xml; charset=utf-8"),
-}
-# The item links of the recordings, served from 127.0.0.1 as sample articles on the same topic.
-SEARCH_PAGES = {
-    "blog.example.org/data-quality-checks": "data-reliability/02-silent-null-revenue-postmortem.md",
-    "engineering.example.com/blog/kafka-cdc-consumer-lag": "data-reliability/01-data-contracts-producers-will-sign.md",
-    "doi.org/10.5555/dpr.2026.77": "data-reliability/05-on-call-for-data-triage-practices.md",
-    "arxiv.org/pdf/2611.04417v1": "clinical-ml/04-postmortem-deterioration-model-drift.md",
-    "arxiv.org/pdf/2611.03982v2": "clinical-ml/09-hallucination-taxonomy-for-clinical-summaries.md",
-}
-ITEM_LINK = re.compile(
-    r"https?://(arxiv\.org|engineering\.example\.com|blog\.example\.org|doi\.org|news\.google\.com)/"
-)
+# Each recorded answer, in its service's real format, at the path its base URL is set to; the item
+# links of the recordings, served from 127.0.0.1 as sample articles on the same topic.
+RECORDINGS = json.loads((SEARCH / "recordings.json").read_text(encoding="utf-8"))
+SEARCH_PATHS: dict[str, list[str]] = RECORDINGS["services"]
+SEARCH_PAGES: dict[str, str] = RECORDINGS["pages"]
+ITEM_LINK = re.compile(RECORDINGS["item_link"])
 
 
 def serve_search_recordings(httpserver: HTTPServer) -> None:
